@@ -1,0 +1,33 @@
+import type { CliInput } from "../cli/args.js";
+import type { Output } from "../cli/output.js";
+import { listProfiles } from "../profiles.js";
+import { credentialsPath } from "../store/paths.js";
+import { CredentialsStore } from "../store/store.js";
+
+const KIND_LABEL = {
+  "long-term": "long-term key",
+  temporary: "temporary credentials",
+  none: "no key",
+} as const;
+
+export async function runList(input: CliInput, out: Output): Promise<number> {
+  const store = new CredentialsStore(credentialsPath(input.credentials));
+  const file = await store.read();
+  const profiles = listProfiles(file.doc);
+  if (out.json) {
+    out.document({ credentialsFile: file.path, profiles });
+    return 0;
+  }
+  if (profiles.length === 0) {
+    out.note(`No profiles in ${file.path}.`);
+    return 0;
+  }
+  out.note(`Profiles in ${file.path}:`);
+  const width = Math.max(...profiles.map((p) => p.name.length));
+  for (const p of profiles) {
+    const kind = KIND_LABEL[p.kind];
+    const key = p.accessKeyId ? `  ${p.accessKeyId}` : "";
+    out.result(`  ${p.name.padEnd(width)}  ${kind}${key}`);
+  }
+  return 0;
+}

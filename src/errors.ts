@@ -1,0 +1,62 @@
+// Every failure a user can meet is a KeyctlError: one line that says what happened and what to do
+// next, plus the documented exit code. Anything else reaching the top level is a bug.
+
+export const ExitCode = {
+  ok: 0,
+  /** Failed, and nothing was changed. */
+  failed: 1,
+  usage: 2,
+  /** Partly done: the message says exactly what is left to do. */
+  partial: 3,
+  cancelled: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export class KeyctlError extends Error {
+  override readonly name = "KeyctlError";
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode = ExitCode.failed,
+  ) {
+    super(message);
+  }
+}
+
+export class UsageError extends KeyctlError {
+  constructor(message: string) {
+    super(message, ExitCode.usage);
+  }
+}
+
+export class CancelledError extends KeyctlError {
+  constructor(message = "Cancelled; nothing was changed.") {
+    super(message, ExitCode.cancelled);
+  }
+}
+
+export function errnoCode(err: unknown): string | undefined {
+  if (err && typeof err === "object" && "code" in err && typeof err.code === "string") return err.code;
+  return undefined;
+}
+
+/** Turns a file-system error into the one-line message a user can act on. */
+export function fileErrorMessage(err: unknown, action: string, path: string): string {
+  switch (errnoCode(err)) {
+    case "ENOSPC":
+    case "EDQUOT":
+      return `No space left on the device while ${action} ${path}; free some space and run keyctl again.`;
+    case "EROFS":
+      return `Cannot ${action.replace(/ing$/, "e")} ${path}: the file system is read-only; remount it read-write or use --credentials to point elsewhere.`;
+    case "EPERM":
+    case "EACCES":
+      return `Permission denied while ${action} ${path}; check its owner, mode and attributes (lsattr: an immutable 'i' flag blocks writes) and run again.`;
+    case "ENOENT":
+      return `Cannot ${action.replace(/ing$/, "e")} ${path}: the directory does not exist.`;
+    case "EISDIR":
+      return `${path} is a directory, not a credentials file; use --credentials to name the file.`;
+    default: {
+      const detail = err instanceof Error ? err.message : String(err);
+      return `Failed while ${action} ${path}: ${detail}`;
+    }
+  }
+}

@@ -1,0 +1,211 @@
+import { readFile, realpath, stat } from "node:fs/promises";
+import { dirname } from "node:path";
+import lockfile from "proper-lockfile";
+import { errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
+import { CredentialsDocument } from "../ini/document.js";
+import { replaceFileAtomic, writeNewPrivateFile } from "./atomic.js";
+
+export interface CredentialsFile {
+  /** The path the user named (may be a symlink). */
+  readonly path: string;
+  /** The file the path resolves to; writes go here so a symlink stays a symlink. */
+  readonly realPath: string;
+  readonly text: string;
+  readonly doc: CredentialsDocument;
+  readonly mode: number;
+}
+
+export interface CommitResult<T> {
+  readonly value: T;
+  readonly changed: boolean;
+  /** The backup made before this store's first change, when this commit made it. */
+  readonly backupPath?: string;
+  /** The file's previous mode when it was looser than 0600 and got tightened. */
+  readonly tightenedFrom?: number;
+}
+
+export interface StoreOptions {
+  /** A lock older than this is taken as left by a dead process. */
+  readonly staleLockMs?: number;
+  /** How long to wait for another keyctl to release the lock. */
+  readonly lockWaitMs?: number;
+  readonly now?: () => Date;
+}
+
+export type Edit<T> = (doc: CredentialsDocument, current: CredentialsFile) => T;
+
+export interface LockedStore {
+  read(): Promise<CredentialsFile>;
+  /** Applies `edit` to the file as it is on disk now and writes the result atomically. */
+  commit<T>(edit: Edit<T>): Promise<CommitResult<T>>;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+export function missingFileMessage(path: string): string {
+  return `No credentials file at ${path}. Point keyctl at yours with --credentials PATH (or AWS_SHARED_CREDENTIALS_FILE), or create one with 'aws configure'.`;
+}
+
+export class CredentialsStore {
+  readonly path: string;
+  private readonly staleLockMs: number;
+  private readonly lockWaitMs: number;
+  private readonly now: () => Date;
+  private backupPath: string | undefined;
+
+  constructor(path: string, options: StoreOptions = {}) {
+    this.path = path;
+    this.staleLockMs = options.staleLockMs ?? 5_000;
+    this.lockWaitMs = options.lockWaitMs ?? 60_000;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** The backup this store made before its first change, if any. */
+  get backup(): string | undefined {
+    return this.backupPath;
+  }
+
+  async read(): Promise<CredentialsFile> {
+    const realPath = await this.resolve();
+    let bytes: Buffer;
+    let mode: number;
+    try {
+      bytes = await readFile(realPath);
+      mode = (await stat(realPath)).mode & 0o777;
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") throw new KeyctlError(missingFileMessage(this.path));
+      throw new KeyctlError(fileErrorMessage(err, "reading", this.path));
+    }
+    let text: string;
+    try {
+      text = decoder.decode(bytes);
+    } catch {
+      throw new KeyctlError(`${this.path} is not valid UTF-8 text; fix or replace the file, then run again.`);
+    }
+    return { path: this.path, realPath, text, doc: CredentialsDocument.parse(text), mode };
+  }
+
+  async update<T>(edit: Edit<T>): Promise<CommitResult<T>> {
+    return this.withLock((locked) => locked.commit(edit));
+  }
+
+  /** Runs `fn` holding the cross-process lock of this credentials file. */
+  async withLock<T>(fn: (locked: LockedStore) => Promise<T>): Promise<T> {
+    const realPath = await this.resolve();
+    let compromised: Error | undefined;
+    let release: () => Promise<void>;
+    try {
+      release = await lockfile.lock(realPath, {
+        realpath: false,
+        lockfilePath: `${realPath}.lock`,
+        stale: this.staleLockMs,
+        update: Math.max(1_000, Math.floor(this.staleLockMs / 3)),
+        retries: { retries: Math.ceil(this.lockWaitMs / 250), factor: 1.3, minTimeout: 25, maxTimeout: 250 },
+        onCompromised: (err) => {
+          compromised = err;
+        },
+      });
+    } catch (err) {
+      if (errnoCode(err) === "ELOCKED") {
+        throw new KeyctlError(
+          `Another keyctl is still updating ${this.path} (lock ${realPath}.lock); wait for it to finish and run again.`,
+        );
+      }
+      throw new KeyctlError(fileErrorMessage(err, "locking", this.path));
+    }
+    const locked: LockedStore = {
+      read: () => this.read(),
+      commit: async (edit) => {
+        if (compromised) {
+          throw new KeyctlError(
+            `Lost the lock on ${this.path} (${compromised.message}); nothing was written, run again.`,
+          );
+        }
+        return this.commitLocked(edit);
+      },
+    };
+    try {
+      return await fn(locked);
+    } finally {
+      await release().catch(() => {});
+    }
+  }
+
+  private async commitLocked<T>(edit: Edit<T>): Promise<CommitResult<T>> {
+    // A writer that ignores our lock (the AWS CLI, an editor) may change the file while we prepare
+    // ours; the last check sits right before the rename, and the edit is re-applied on its text.
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.read();
+      const doc = CredentialsDocument.parse(current.text);
+      const value = edit(doc, current);
+      const next = doc.toString();
+      const tightenedFrom = (current.mode & 0o077) !== 0 ? current.mode : undefined;
+      if (next === current.text && tightenedFrom === undefined) return { value, changed: false };
+      const backupPath = await this.ensureBackup(current);
+      try {
+        await replaceFileAtomic(current.realPath, Buffer.from(next, "utf8"), async () => {
+          const now = await readFile(current.realPath).catch(() => undefined);
+          if (!now || !Buffer.from(current.text, "utf8").equals(now)) throw new ConcurrentChange();
+        });
+      } catch (err) {
+        if (err instanceof ConcurrentChange) {
+          if (attempt < 3) continue;
+          throw new KeyctlError(
+            `${this.path} keeps changing under keyctl; stop the other writer and run again.`,
+          );
+        }
+        throw new KeyctlError(`${fileErrorMessage(err, "writing", this.path)} The file is unchanged.`);
+      }
+      return {
+        value,
+        changed: true,
+        ...(backupPath ? { backupPath } : {}),
+        ...(tightenedFrom !== undefined ? { tightenedFrom } : {}),
+      };
+    }
+  }
+
+  private async ensureBackup(current: CredentialsFile): Promise<string | undefined> {
+    if (this.backupPath) return undefined;
+    const stamp = backupStamp(this.now());
+    const base = `${this.path}.backup.${stamp}`;
+    for (let n = 1; n < 1000; n++) {
+      const candidate = n === 1 ? base : `${base}_${n}`;
+      try {
+        await writeNewPrivateFile(candidate, Buffer.from(current.text, "utf8"));
+        this.backupPath = candidate;
+        return candidate;
+      } catch (err) {
+        if (errnoCode(err) === "EEXIST") continue;
+        throw new KeyctlError(
+          `${fileErrorMessage(err, "writing the backup", candidate)} Nothing was changed in ${this.path}.`,
+        );
+      }
+    }
+    throw new KeyctlError(`Too many backups named ${base}*; remove old ones and run again.`);
+  }
+
+  private async resolve(): Promise<string> {
+    try {
+      return await realpath(this.path);
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") throw new KeyctlError(missingFileMessage(this.path));
+      throw new KeyctlError(fileErrorMessage(err, "reading", this.path));
+    }
+  }
+
+  get directory(): string {
+    return dirname(this.path);
+  }
+}
+
+class ConcurrentChange extends Error {}
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, "0");
+}
+
+/** YYYYMMDD_HHMMSS in local time, as the original tool names its backups. */
+export function backupStamp(d: Date): string {
+  return `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}_${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
+}
