@@ -205,14 +205,20 @@ export class CredentialsDocument {
    * line and position; otherwise the section is appended at the end of the file.
    */
   putSection(name: string, body: readonly string[]): void {
-    for (const line of body) assertLine(line);
+    // Body lines come from bodyLines() and may hold a lone CR (a CRLF file that lost its final LF):
+    // only a LF would split the line, for the SDK's reader as for this one.
+    for (const line of body) if (line.includes("\n")) throw new Error("a line may not contain a line break");
     const existing = this.sectionsNamed(name);
     if (existing.length > 1) throw new Error(`section [${name}] appears more than once`);
     const s = existing[0];
     if (s) {
+      // A section that ends the file without a final newline must leave the file still ending bare.
+      const endedBare =
+        s.lastContentLine === this.lines.length - 1 && this.lines[s.lastContentLine]!.eol === "";
       this.lines.splice(s.headerLine + 1, s.lastContentLine - s.headerLine);
       this.analyze();
       this.insertLines(s.headerLine + 1, body);
+      if (endedBare) this.lines[this.lines.length - 1]!.eol = "";
       return;
     }
     const block = [`[${name}]`, ...body];

@@ -38,6 +38,8 @@ export interface LockedStore {
   read(): Promise<CredentialsFile>;
   /** Applies `edit` to the file as it is on disk now and writes the result atomically. */
   commit<T>(edit: Edit<T>): Promise<CommitResult<T>>;
+  /** Makes this store's backup now (once), before a change that must not start without one. */
+  backup(): Promise<string | undefined>;
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -123,6 +125,7 @@ export class CredentialsStore {
         }
         return this.commitLocked(edit);
       },
+      backup: async () => this.ensureBackup(await this.read()),
     };
     try {
       return await fn(locked);

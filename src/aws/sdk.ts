@@ -1,0 +1,241 @@
+// The only module that imports the AWS SDK. It is loaded lazily (a separate bundle chunk), so
+// `keyctl --help` and `--list` never pay for it. SDK errors become AwsCallError here and nowhere else.
+
+import {
+  CreateAccessKeyCommand,
+  DeleteAccessKeyCommand,
+  GetAccessKeyLastUsedCommand,
+  IAMClient,
+  ListAccessKeysCommand,
+  ListUsersCommand,
+  UpdateAccessKeyCommand,
+} from "@aws-sdk/client-iam";
+import { GetCallerIdentityCommand, GetSessionTokenCommand, STSClient } from "@aws-sdk/client-sts";
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@aws-sdk/types";
+import {
+  type AccessKey,
+  AwsCallError,
+  type CallerIdentity,
+  type IamPort,
+  type IamUser,
+  type KeyLastUsed,
+  type NewAccessKey,
+  type StaticCredentials,
+  type StsPort,
+} from "../engine/ports.js";
+
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ECONNABORTED",
+  "UND_ERR_SOCKET",
+]);
+
+const REQUEST_HANDLER = { connectionTimeout: 5_000, requestTimeout: 30_000 };
+
+function field(err: object, name: string): unknown {
+  return (err as Record<string, unknown>)[name];
+}
+
+/** Maps whatever the SDK threw to an AwsCallError carrying the wire error code. */
+export function toAwsCallError(err: unknown, operation: string): AwsCallError {
+  if (err instanceof AwsCallError) return err;
+  if (!err || typeof err !== "object") return new AwsCallError("Unknown", operation, String(err));
+  const name = typeof field(err, "name") === "string" ? (field(err, "name") as string) : "Error";
+  const code = typeof field(err, "code") === "string" ? (field(err, "code") as string) : undefined;
+  const message = err instanceof Error ? err.message : String(err);
+  const metadata = field(err, "$metadata");
+  const hasResponse =
+    metadata !== null &&
+    typeof metadata === "object" &&
+    typeof field(metadata, "httpStatusCode") === "number";
+  if (
+    (code && NETWORK_CODES.has(code)) ||
+    name === "TimeoutError" ||
+    (!hasResponse && name !== "CredentialsProviderError" && field(err, "$fault") === undefined)
+  ) {
+    return new AwsCallError("Network", operation, message || name, true);
+  }
+  if (name === "CredentialsProviderError") return new AwsCallError("Credentials", operation, message);
+  const wire = name.endsWith("Exception") ? name.slice(0, -"Exception".length) : name;
+  const status = hasResponse ? (field(metadata as object, "httpStatusCode") as number) : 0;
+  return new AwsCallError(wire, operation, message, status >= 500);
+}
+
+async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw toAwsCallError(err, operation);
+  }
+}
+
+/** IAM is global: any region of the partition works, and none configured means the aws partition. */
+export function resolveRegion(
+  profileRegion: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  return env.AWS_REGION || profileRegion || "us-east-1";
+}
+
+type Credentials = StaticCredentials | AwsCredentialIdentityProvider;
+
+function iamClient(credentials: Credentials, region: string, maxAttempts?: number): IAMClient {
+  return new IAMClient({
+    region,
+    credentials: credentials as AwsCredentialIdentity | AwsCredentialIdentityProvider,
+    requestHandler: REQUEST_HANDLER,
+    ...(maxAttempts ? { maxAttempts } : {}),
+  });
+}
+
+function stsClient(credentials: Credentials, region: string, maxAttempts?: number): STSClient {
+  return new STSClient({
+    region,
+    credentials: credentials as AwsCredentialIdentity | AwsCredentialIdentityProvider,
+    requestHandler: REQUEST_HANDLER,
+    ...(maxAttempts ? { maxAttempts } : {}),
+  });
+}
+
+function toKey(k: { AccessKeyId?: string; Status?: string; CreateDate?: Date }): AccessKey {
+  return {
+    accessKeyId: k.AccessKeyId ?? "",
+    status: k.Status === "Inactive" ? "Inactive" : "Active",
+    createDate: k.CreateDate ?? new Date(0),
+  };
+}
+
+export function createIam(credentials: Credentials, region: string): IamPort {
+  const client = iamClient(credentials, region);
+  const once = iamClient(credentials, region, 1);
+  return {
+    listAccessKeys: (userName) =>
+      call("ListAccessKeys", async () => {
+        const keys: AccessKey[] = [];
+        let marker: string | undefined;
+        do {
+          const page = await client.send(new ListAccessKeysCommand({ UserName: userName, Marker: marker }));
+          for (const k of page.AccessKeyMetadata ?? []) keys.push(toKey(k));
+          marker = page.IsTruncated ? page.Marker : undefined;
+        } while (marker);
+        return keys;
+      }),
+    createAccessKey: (userName) =>
+      call("CreateAccessKey", async () => {
+        const out = await once.send(new CreateAccessKeyCommand({ UserName: userName }));
+        const k = out.AccessKey;
+        if (!k?.AccessKeyId || !k.SecretAccessKey) {
+          throw new AwsCallError("InvalidResponse", "CreateAccessKey", "IAM answered without a key", true);
+        }
+        return {
+          ...toKey(k),
+          secretAccessKey: k.SecretAccessKey,
+          userName: k.UserName ?? userName,
+        } satisfies NewAccessKey;
+      }),
+    updateAccessKey: (userName, accessKeyId, status) =>
+      call("UpdateAccessKey", async () => {
+        await client.send(
+          new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId, Status: status }),
+        );
+      }),
+    deleteAccessKey: (userName, accessKeyId) =>
+      call("DeleteAccessKey", async () => {
+        try {
+          await client.send(new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId }));
+        } catch (err) {
+          // A retry after a lost answer finds the key already gone: that is the outcome we wanted.
+          if (toAwsCallError(err, "DeleteAccessKey").code === "NoSuchEntity") return;
+          throw err;
+        }
+      }),
+    getAccessKeyLastUsed: (accessKeyId) =>
+      call("GetAccessKeyLastUsed", async () => {
+        const out = await client.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: accessKeyId }));
+        const used = out.AccessKeyLastUsed;
+        const result: KeyLastUsed = {
+          ...(out.UserName ? { userName: out.UserName } : {}),
+          ...(used?.LastUsedDate ? { lastUsedDate: used.LastUsedDate } : {}),
+          ...(used?.ServiceName && used.ServiceName !== "N/A" ? { serviceName: used.ServiceName } : {}),
+          ...(used?.Region && used.Region !== "N/A" ? { region: used.Region } : {}),
+        };
+        return result;
+      }),
+    listUsers: () =>
+      call("ListUsers", async () => {
+        const users: IamUser[] = [];
+        let marker: string | undefined;
+        do {
+          const page = await client.send(new ListUsersCommand({ Marker: marker }));
+          for (const u of page.Users ?? []) users.push({ userName: u.UserName ?? "", arn: u.Arn ?? "" });
+          marker = page.IsTruncated ? page.Marker : undefined;
+        } while (marker);
+        return users;
+      }),
+  };
+}
+
+function toIdentity(out: { Arn?: string; Account?: string; UserId?: string }): CallerIdentity {
+  return { arn: out.Arn ?? "", account: out.Account ?? "", userId: out.UserId ?? "" };
+}
+
+export function createSts(region: string): StsPort {
+  return {
+    callerIdentity: (credentials) =>
+      call("GetCallerIdentity", async () =>
+        toIdentity(await stsClient(credentials, region, 1).send(new GetCallerIdentityCommand({}))),
+      ),
+  };
+}
+
+/** Identity of a credentials provider (auth profiles of any kind). */
+export async function providerIdentity(credentials: Credentials, region: string): Promise<CallerIdentity> {
+  return call("GetCallerIdentity", async () =>
+    toIdentity(await stsClient(credentials, region).send(new GetCallerIdentityCommand({}))),
+  );
+}
+
+/** A short MFA session for IAM calls that a policy guards with aws:MultiFactorAuthPresent. */
+export async function mfaSession(
+  credentials: StaticCredentials,
+  region: string,
+  serialNumber: string,
+  tokenCode: string,
+): Promise<StaticCredentials> {
+  return call("GetSessionToken", async () => {
+    const out = await stsClient(credentials, region).send(
+      new GetSessionTokenCommand({ SerialNumber: serialNumber, TokenCode: tokenCode, DurationSeconds: 900 }),
+    );
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) {
+      throw new AwsCallError("InvalidResponse", "GetSessionToken", "STS answered without credentials");
+    }
+    return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken };
+  });
+}
+
+/** Credentials of a profile that only the SDK knows how to resolve (assume-role, SSO, process). */
+export async function profileProvider(options: {
+  profile: string;
+  credentialsFile: string;
+  configFile: string;
+  region: string;
+  mfaCode: (serial: string) => Promise<string>;
+}): Promise<AwsCredentialIdentityProvider> {
+  const { fromIni } = await import("@aws-sdk/credential-providers");
+  return fromIni({
+    profile: options.profile,
+    filepath: options.credentialsFile,
+    configFilepath: options.configFile,
+    ignoreCache: true,
+    mfaCodeProvider: options.mfaCode,
+    clientConfig: { region: options.region },
+  });
+}

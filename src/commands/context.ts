@@ -1,0 +1,33 @@
+import type { CliInput } from "../cli/args.js";
+import type { Output } from "../cli/output.js";
+import type { Terminal } from "../cli/terminal.js";
+import { awsFailure } from "../engine/messages.js";
+import { configPath } from "../store/paths.js";
+import type { CredentialsFile, CredentialsStore } from "../store/store.js";
+
+export interface CommandContext {
+  readonly input: CliInput;
+  readonly out: Output;
+  readonly terminal: Terminal;
+  readonly store: CredentialsStore;
+  readonly file: CredentialsFile;
+}
+
+/** Opens the auth profile's IAM session (and STS), whatever kind of profile it is. */
+export async function openFor(ctx: CommandContext, authProfile: string) {
+  const { openSessions } = await import("../aws/session.js");
+  try {
+    return await openSessions({
+      profile: authProfile,
+      credentials: ctx.file.doc,
+      credentialsPath: ctx.file.path,
+      configPath: configPath(),
+      ...(ctx.input.mfaCode ? { mfaCode: ctx.input.mfaCode } : {}),
+      ...(ctx.terminal.canPrompt
+        ? { promptMfa: (serial: string) => ctx.terminal.ask(`MFA code for ${serial}: `, "--mfa-code") }
+        : {}),
+    });
+  } catch (err) {
+    throw awsFailure(err);
+  }
+}

@@ -1,0 +1,161 @@
+import { proveOwner } from "../engine/identity.js";
+import { readTarget } from "../engine/plan.js";
+import type { AccessKey, IamPort, KeyLastUsed } from "../engine/ports.js";
+import { KeyctlError } from "../errors.js";
+import { isPreviousProfile, previousName } from "../profiles.js";
+import { mapLimit } from "../util/pool.js";
+import { type CommandContext, openFor } from "./context.js";
+
+const DAY = 86_400_000;
+const ROTATE_AFTER_DAYS = 90;
+
+interface KeyRow {
+  readonly userName: string;
+  readonly accessKeyId: string;
+  readonly status: string;
+  readonly createDate: string;
+  readonly ageDays: number;
+  readonly lastUsedDate: string | null;
+  readonly lastUsedService: string | null;
+  readonly lastUsedRegion: string | null;
+  readonly profiles: readonly string[];
+  readonly marker: "CURRENT" | "PREVIOUS" | null;
+  readonly overdue: boolean;
+}
+
+async function rows(
+  iam: IamPort,
+  userName: string,
+  keys: readonly AccessKey[],
+  holders: ReadonlyMap<string, string[]>,
+  current?: string,
+  previous?: string,
+): Promise<KeyRow[]> {
+  const now = Date.now();
+  return mapLimit(keys, 4, async (k) => {
+    const used: KeyLastUsed = await iam.getAccessKeyLastUsed(k.accessKeyId).catch(() => ({}));
+    const ageDays = Math.floor((now - k.createDate.getTime()) / DAY);
+    const marker = k.accessKeyId === current ? "CURRENT" : k.accessKeyId === previous ? "PREVIOUS" : null;
+    return {
+      userName,
+      accessKeyId: k.accessKeyId,
+      status: k.status,
+      createDate: k.createDate.toISOString(),
+      ageDays,
+      lastUsedDate: used.lastUsedDate?.toISOString() ?? null,
+      lastUsedService: used.serviceName ?? null,
+      lastUsedRegion: used.region ?? null,
+      profiles: holders.get(k.accessKeyId) ?? [],
+      marker,
+      overdue: ageDays > ROTATE_AFTER_DAYS,
+    };
+  });
+}
+
+function keyHolders(ctx: CommandContext): Map<string, string[]> {
+  const { doc } = ctx.file;
+  const map = new Map<string, string[]>();
+  for (const name of doc.profileNames()) {
+    const id = doc.get(name, "aws_access_key_id");
+    if (id) map.set(id, [...(map.get(id) ?? []), name]);
+  }
+  return map;
+}
+
+function render(ctx: CommandContext, title: string, all: KeyRow[], skipped: number): void {
+  const { out } = ctx;
+  const c = out.colors;
+  out.note(title);
+  if (all.length === 0) out.note("  (no keys)");
+  for (const r of all) {
+    const used = r.lastUsedDate
+      ? `last used ${r.lastUsedDate.slice(0, 10)}${r.lastUsedService ? ` (${r.lastUsedService}${r.lastUsedRegion ? `, ${r.lastUsedRegion}` : ""})` : ""}`
+      : "never used";
+    const marker = r.marker ? `  ${c.bold(r.marker)}` : "";
+    const status = r.status === "Active" ? c.green("Active  ") : c.dim("Inactive");
+    const warn = r.overdue ? `  ${c.yellow(`older than ${ROTATE_AFTER_DAYS} days: rotate it`)}` : "";
+    const user = ctx.input.command === "list-all-keys" ? `${r.userName.padEnd(20)} ` : "";
+    out.result(
+      `  ${user}${r.accessKeyId}  ${status}  created ${r.createDate.slice(0, 10)}  ${String(r.ageDays).padStart(4)} d  ${used}${marker}${warn}`,
+    );
+  }
+  if (skipped > 0) out.note(`  (${skipped} key(s) not older than ${ctx.input.olderThanDays} days not shown)`);
+}
+
+function filterAge(ctx: CommandContext, all: KeyRow[]): KeyRow[] {
+  const min = ctx.input.olderThanDays;
+  return min === undefined ? all : all.filter((r) => r.ageDays > min);
+}
+
+export async function runListKeys(ctx: CommandContext): Promise<number> {
+  const { input, out, file } = ctx;
+  const holders = keyHolders(ctx);
+  if (input.command === "list-all-keys") {
+    const authProfile = input.auth ?? input.targets[0]!;
+    const { auth } = await openFor(ctx, authProfile);
+    const users = await auth.iam.listUsers();
+    const perUser = await mapLimit(users, 8, async (u) =>
+      rows(auth.iam, u.userName, await auth.iam.listAccessKeys(u.userName), holders),
+    );
+    const all = perUser.flat();
+    const shown = filterAge(ctx, all);
+    if (out.json) {
+      out.document({ users: users.length, keys: shown, olderThanDays: input.olderThanDays ?? null });
+    } else {
+      render(
+        ctx,
+        `Access keys of all ${users.length} IAM users (as ${authProfile}):`,
+        shown,
+        all.length - shown.length,
+      );
+    }
+    return 0;
+  }
+
+  const profile = input.targets[0] ?? input.auth;
+  if (!profile) throw new KeyctlError("Name the profile: keyctl -k -t PROFILE", 2);
+  const target = readTarget(file.doc, profile, file.path);
+  const { auth, sts } = await openFor(ctx, input.auth ?? profile);
+  const owner = await proveOwner({
+    profile,
+    key: target.key,
+    auth,
+    sts,
+    ...(input.user ? { userFlag: input.user } : {}),
+  });
+  const keys = owner.keys ?? (await auth.iam.listAccessKeys(owner.userName));
+  const all = await rows(
+    auth.iam,
+    owner.userName,
+    keys,
+    holders,
+    target.key.accessKeyId,
+    target.previousKeyId,
+  );
+  const shown = filterAge(ctx, all);
+  if (out.json) {
+    out.document({
+      profile,
+      user: owner.userName,
+      account: owner.account,
+      keys: shown,
+      olderThanDays: input.olderThanDays ?? null,
+    });
+  } else {
+    render(
+      ctx,
+      `Access keys of IAM user ${owner.userName} (account ${owner.account}), profile ${profile}:`,
+      shown,
+      all.length - shown.length,
+    );
+    const prev = previousName(profile);
+    if (
+      !isPreviousProfile(profile) &&
+      target.previousKeyId &&
+      !keys.some((k) => k.accessKeyId === target.previousKeyId)
+    ) {
+      out.note(`  [${prev}] holds ${target.previousKeyId}, which IAM no longer has.`);
+    }
+  }
+  return 0;
+}

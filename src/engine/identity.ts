@@ -1,0 +1,153 @@
+import { KeyctlError } from "../errors.js";
+import {
+  type AccessKey,
+  type AuthSession,
+  type CallerIdentity,
+  isAwsCallError,
+  type StaticCredentials,
+  type StsPort,
+} from "./ports.js";
+
+export type OwnerProof = "sts" | "user-flag" | "profile-name" | "search";
+
+/** Who owns the target profile's key, and how we know. */
+export interface TargetOwner {
+  readonly userName: string;
+  readonly account: string;
+  readonly proof: OwnerProof;
+  /** The user's keys, when the proof already had to list them. */
+  readonly keys?: readonly AccessKey[];
+}
+
+export interface ParsedArn {
+  readonly partition: string;
+  readonly account: string;
+  readonly kind: "user" | "root" | "other";
+  readonly userName?: string;
+}
+
+export function parseArn(arn: string): ParsedArn {
+  const parts = arn.split(":");
+  const partition = parts[1] ?? "";
+  const account = parts[4] ?? "";
+  const resource = parts.slice(5).join(":");
+  if (parts[2] === "iam" && resource === "root") return { partition, account, kind: "root" };
+  if (parts[2] === "iam" && resource.startsWith("user/")) {
+    const userName = resource.split("/").pop() ?? "";
+    return { partition, account, kind: "user", userName };
+  }
+  return { partition, account, kind: "other" };
+}
+
+function refuseNonUser(profile: string, identity: CallerIdentity): never {
+  const parsed = parseArn(identity.arn);
+  if (parsed.kind === "root") {
+    throw new KeyctlError(
+      `Profile ${profile} holds the account's root user key; keyctl rotates IAM user keys only. Replace root keys in the console, or better, delete them.`,
+    );
+  }
+  throw new KeyctlError(
+    `Profile ${profile}'s key belongs to ${identity.arn}, not to an IAM user; nothing to rotate.`,
+  );
+}
+
+const KEY_REFUSED = new Set([
+  "InvalidClientTokenId",
+  "SignatureDoesNotMatch",
+  "ExpiredToken",
+  "AccessDenied",
+]);
+
+async function authAccount(auth: AuthSession, known?: CallerIdentity): Promise<string> {
+  return known?.account ?? (await auth.identity()).account;
+}
+
+/**
+ * Proves which IAM user owns `key` rather than guessing from the profile name: the key's own
+ * signature on STS GetCallerIdentity (which needs no permission), else the auth profile's view of
+ * IAM, checked against the key id. Refuses root keys, non-user identities and cross-account pairs.
+ */
+export async function proveOwner(options: {
+  profile: string;
+  key: StaticCredentials;
+  auth: AuthSession;
+  sts: StsPort;
+  userFlag?: string;
+}): Promise<TargetOwner & { readonly targetIdentity?: CallerIdentity }> {
+  const { profile, key, auth, sts, userFlag } = options;
+
+  if (userFlag !== undefined) {
+    const keys = await listOrExplain(auth, userFlag);
+    if (!keys.some((k) => k.accessKeyId === key.accessKeyId)) {
+      throw new KeyctlError(
+        `Key ${key.accessKeyId} of profile ${profile} is not one of IAM user ${userFlag}'s keys; check --user.`,
+      );
+    }
+    return { userName: userFlag, account: await authAccount(auth), proof: "user-flag", keys };
+  }
+
+  let identity: CallerIdentity | undefined;
+  try {
+    identity = await sts.callerIdentity(key);
+  } catch (err) {
+    if (!isAwsCallError(err) || !KEY_REFUSED.has(err.code)) throw err;
+    // The key itself no longer signs (deleted, inactive, wrong secret): only IAM can say whose it is.
+  }
+
+  if (identity) {
+    const parsed = parseArn(identity.arn);
+    if (parsed.kind !== "user" || !parsed.userName) refuseNonUser(profile, identity);
+    const sameKey = auth.signingKeyId === key.accessKeyId;
+    const account = await authAccount(auth, sameKey ? identity : undefined);
+    if (account !== identity.account) {
+      throw new KeyctlError(
+        `Profile ${profile} belongs to account ${identity.account} but the auth profile ${auth.profile} to account ${account}; use an auth profile of the same account.`,
+      );
+    }
+    return { userName: parsed.userName, account: identity.account, proof: "sts", targetIdentity: identity };
+  }
+
+  // The profile name as user name, accepted only if that user really holds the key.
+  const byName = await tryList(auth, profile);
+  if (byName?.some((k) => k.accessKeyId === key.accessKeyId)) {
+    return { userName: profile, account: await authAccount(auth), proof: "profile-name", keys: byName };
+  }
+  let users: { userName: string }[];
+  try {
+    users = await auth.iam.listUsers();
+  } catch (err) {
+    if (isAwsCallError(err, "AccessDenied")) {
+      throw new KeyctlError(
+        `Cannot tell which IAM user owns key ${key.accessKeyId} of profile ${profile}: the key itself is refused and ${auth.profile} may not list users; pass --user NAME.`,
+      );
+    }
+    throw err;
+  }
+  for (const user of users) {
+    const keys = await tryList(auth, user.userName);
+    if (keys?.some((k) => k.accessKeyId === key.accessKeyId)) {
+      return { userName: user.userName, account: await authAccount(auth), proof: "search", keys };
+    }
+  }
+  throw new KeyctlError(
+    `No IAM user in this account owns key ${key.accessKeyId} of profile ${profile}; it was deleted or belongs elsewhere. Restore a working key (keyctl --restore, or a backup) before rotating.`,
+  );
+}
+
+async function tryList(auth: AuthSession, userName: string): Promise<AccessKey[] | undefined> {
+  try {
+    return await auth.iam.listAccessKeys(userName);
+  } catch (err) {
+    if (isAwsCallError(err, "NoSuchEntity") || isAwsCallError(err, "AccessDenied")) return undefined;
+    throw err;
+  }
+}
+
+async function listOrExplain(auth: AuthSession, userName: string): Promise<AccessKey[]> {
+  try {
+    return await auth.iam.listAccessKeys(userName);
+  } catch (err) {
+    if (isAwsCallError(err, "NoSuchEntity")) throw new KeyctlError(`There is no IAM user named ${userName}.`);
+    throw err;
+  }
+}

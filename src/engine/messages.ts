@@ -1,0 +1,43 @@
+import { KeyctlError } from "../errors.js";
+import { isAwsCallError } from "./ports.js";
+
+// AWS failures are translated to what the user should do next in this one place.
+
+export function describeAwsError(err: unknown, userName?: string): string {
+  if (err instanceof KeyctlError) return err.message;
+  if (!isAwsCallError(err)) return err instanceof Error ? err.message : String(err);
+  const op = err.operation;
+  const who = userName ? ` for IAM user ${userName}` : "";
+  switch (err.code) {
+    case "AccessDenied":
+      return `IAM refused ${op}${who} (AccessDenied); give the auth profile the keyctl policy (see policies/ in the README).`;
+    case "InvalidClientTokenId":
+      return `AWS does not know the key that signed ${op} (InvalidClientTokenId): it was deleted, deactivated or belongs to another partition; fix the auth profile's key.`;
+    case "SignatureDoesNotMatch":
+      return `AWS rejected the signature of ${op} (SignatureDoesNotMatch): the profile's secret key does not match its key id.`;
+    case "ExpiredToken":
+      return `The auth profile's session expired (${op}); sign in again (aws sso login, or a new MFA code).`;
+    case "Throttling":
+      return `AWS throttled ${op} (Rate exceeded) after several retries; wait a minute and run again.`;
+    case "LimitExceeded":
+      return `IAM user${userName ? ` ${userName}` : ""} already has the maximum of 2 access keys (${op}); see keyctl -k.`;
+    case "NoSuchEntity":
+      return `IAM has no such user or key (${op})${who}.`;
+    case "Network":
+      return `Could not reach AWS for ${op} (${err.message}); check the network or AWS_ENDPOINT_URL and run again.`;
+    case "Credentials":
+      return `Could not load the auth profile's credentials: ${err.message}`;
+    case "ServiceFailure":
+    case "InternalFailure":
+    case "ServiceUnavailable":
+      return `AWS failed ${op} on its side (${err.code}) after several retries; run again later.`;
+    default:
+      return `AWS refused ${op}${who}: ${err.code}: ${err.message}`;
+  }
+}
+
+/** Wraps an AWS failure outside the rotation's own compensation into a one-line KeyctlError. */
+export function awsFailure(err: unknown, userName?: string, suffix = ""): KeyctlError {
+  if (err instanceof KeyctlError) return err;
+  return new KeyctlError(`${describeAwsError(err, userName)}${suffix}`);
+}

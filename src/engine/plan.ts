@@ -1,0 +1,154 @@
+import type { OldKeyPolicy } from "../cli/args.js";
+import { KeyctlError } from "../errors.js";
+import type { CredentialsDocument } from "../ini/document.js";
+import { credentialKind, isPreviousProfile, previousName } from "../profiles.js";
+import type { AccessKey, NewAccessKey, StaticCredentials } from "./ports.js";
+
+/** The target profile as read from the file, checked to be something keyctl may rotate. */
+export interface TargetProfile {
+  readonly profile: string;
+  readonly key: StaticCredentials;
+  /** Key id held in `<profile>-previous`, if any. */
+  readonly previousKeyId?: string;
+  /** Other profiles of the file (not `*-previous`) holding the same key id. */
+  readonly sharedWith: readonly string[];
+  /** Key id → the profiles holding it, for every profile of the file. */
+  readonly holders: ReadonlyMap<string, readonly string[]>;
+}
+
+export function readTarget(doc: CredentialsDocument, profile: string, path: string): TargetProfile {
+  const settings = doc.profile(profile);
+  if (!settings) {
+    throw new KeyctlError(`Profile ${profile} is not in ${path}; see keyctl --list.`);
+  }
+  if (doc.sectionsNamed(profile).length > 1) {
+    throw new KeyctlError(
+      `Profile [${profile}] appears more than once in ${path} (the AWS CLI refuses such a file); merge the sections, then run again.`,
+    );
+  }
+  if (doc.sectionsNamed(previousName(profile)).length > 1) {
+    throw new KeyctlError(
+      `[${previousName(profile)}] appears more than once in ${path}; keep one, then run again.`,
+    );
+  }
+  const kind = credentialKind(settings);
+  if (kind === "temporary") {
+    throw new KeyctlError(
+      `Profile ${profile} holds temporary credentials (an ASIA key or a session token); only long-term IAM user keys can be rotated.`,
+    );
+  }
+  if (kind === "none") {
+    throw new KeyctlError(
+      `Profile ${profile} in ${path} has no aws_access_key_id and aws_secret_access_key to rotate.`,
+    );
+  }
+  const key = {
+    accessKeyId: settings.get("aws_access_key_id")!,
+    secretAccessKey: settings.get("aws_secret_access_key")!,
+  };
+  const holders = new Map<string, string[]>();
+  for (const name of doc.profileNames()) {
+    const id = doc.get(name, "aws_access_key_id");
+    if (!id || isPreviousProfile(name)) continue;
+    holders.set(id, [...(holders.get(id) ?? []), name]);
+  }
+  const sharedWith = (holders.get(key.accessKeyId) ?? []).filter((p) => p !== profile);
+  const previousKeyId = doc.get(previousName(profile), "aws_access_key_id");
+  return { profile, key, sharedWith, holders, ...(previousKeyId ? { previousKeyId } : {}) };
+}
+
+export interface KeyToDelete {
+  readonly key: AccessKey;
+  /** `previous`: the key kept in `<profile>-previous`, which may go without asking. */
+  readonly reason: "previous" | "other";
+}
+
+export interface RotationPlan {
+  readonly profile: string;
+  readonly userName: string;
+  readonly account: string;
+  readonly oldKey: AccessKey;
+  readonly deleteFirst?: KeyToDelete;
+  readonly oldKeyPolicy: OldKeyPolicy;
+  /** Profiles sharing the old key, updated in the same write when the user agrees. */
+  readonly sharedWith: readonly string[];
+}
+
+/**
+ * Decides what the rotation will do, from the file and IAM as they are now. At the 2-key limit the
+ * key in use and the auth key are never candidates; the `-previous` key goes without asking; any
+ * other key needs confirmation; a key another profile of the file holds is refused.
+ */
+export function planRotation(input: {
+  target: TargetProfile;
+  userName: string;
+  account: string;
+  keys: readonly AccessKey[];
+  authKeyId?: string;
+  oldKeyPolicy: OldKeyPolicy;
+}): RotationPlan {
+  const { target, userName, account, keys } = input;
+  const oldKey = keys.find((k) => k.accessKeyId === target.key.accessKeyId);
+  if (!oldKey) {
+    throw new KeyctlError(
+      `IAM user ${userName} has no key ${target.key.accessKeyId} (profile ${target.profile}); nothing was changed.`,
+    );
+  }
+  const base = {
+    profile: target.profile,
+    userName,
+    account,
+    oldKey,
+    oldKeyPolicy: input.oldKeyPolicy,
+    sharedWith: target.sharedWith,
+  };
+  if (keys.length < 2) return base;
+
+  const inUse = new Set([target.key.accessKeyId, ...(input.authKeyId ? [input.authKeyId] : [])]);
+  const candidates = keys.filter((k) => !inUse.has(k.accessKeyId));
+  const candidate = candidates[0];
+  if (!candidate) {
+    throw new KeyctlError(
+      `IAM user ${userName} already has 2 keys and both are in use (${[...inUse].join(" by the target, ")} by the auth profile); rotate with another auth profile or delete one key by hand. Nothing was changed.`,
+    );
+  }
+  if (candidate.accessKeyId === target.previousKeyId) {
+    return { ...base, deleteFirst: { key: candidate, reason: "previous" } };
+  }
+  const holders = target.holders.get(candidate.accessKeyId);
+  if (holders && holders.length > 0) {
+    throw new KeyctlError(
+      `IAM user ${userName} already has 2 keys and the other one (${candidate.accessKeyId}) is used by profile ${holders.join(", ")} of this file; rotate that profile or retire its key first. Nothing was changed.`,
+    );
+  }
+  return { ...base, deleteFirst: { key: candidate, reason: "other" } };
+}
+
+/**
+ * The one edit of the credentials file: the old settings move to `<profile>-previous`, the profile
+ * (and the profiles sharing its key, when agreed) get the new key. Applied to the file as it is at
+ * write time; refuses if someone else changed the profile's key meanwhile.
+ */
+export function rotationEdit(
+  profile: string,
+  oldKeyId: string,
+  newKey: Pick<NewAccessKey, "accessKeyId" | "secretAccessKey">,
+  shared: readonly string[],
+): (doc: CredentialsDocument) => string[] {
+  return (doc) => {
+    if (doc.get(profile, "aws_access_key_id") !== oldKeyId) {
+      throw new KeyctlError(`Profile ${profile} changed while keyctl was rotating it.`);
+    }
+    doc.putSection(previousName(profile), doc.bodyLines(profile));
+    doc.set(profile, "aws_access_key_id", newKey.accessKeyId);
+    doc.set(profile, "aws_secret_access_key", newKey.secretAccessKey);
+    const updated: string[] = [];
+    for (const other of shared) {
+      if (doc.get(other, "aws_access_key_id") !== oldKeyId) continue;
+      doc.set(other, "aws_access_key_id", newKey.accessKeyId);
+      doc.set(other, "aws_secret_access_key", newKey.secretAccessKey);
+      updated.push(other);
+    }
+    return updated;
+  };
+}

@@ -1,0 +1,93 @@
+// The ports the engine talks through. Only src/aws/sdk.ts implements them with the AWS SDK; tests
+// run the engine against moto through that same adapter, and the unit tests use in-memory ones.
+
+export interface StaticCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+}
+
+export type KeyStatus = "Active" | "Inactive";
+
+export interface AccessKey {
+  readonly accessKeyId: string;
+  readonly status: KeyStatus;
+  readonly createDate: Date;
+}
+
+export interface NewAccessKey extends AccessKey {
+  readonly secretAccessKey: string;
+  readonly userName: string;
+}
+
+export interface KeyLastUsed {
+  readonly userName?: string;
+  readonly lastUsedDate?: Date;
+  readonly serviceName?: string;
+  readonly region?: string;
+}
+
+export interface CallerIdentity {
+  readonly arn: string;
+  readonly account: string;
+  readonly userId: string;
+}
+
+export interface IamUser {
+  readonly userName: string;
+  readonly arn: string;
+}
+
+/** IAM as seen by one set of credentials. */
+export interface IamPort {
+  listAccessKeys(userName: string): Promise<AccessKey[]>;
+  /** Not retried by the adapter: a retry after a lost answer could mint a second key. */
+  createAccessKey(userName: string): Promise<NewAccessKey>;
+  updateAccessKey(userName: string, accessKeyId: string, status: KeyStatus): Promise<void>;
+  /** Succeeds when the key is already gone. */
+  deleteAccessKey(userName: string, accessKeyId: string): Promise<void>;
+  getAccessKeyLastUsed(accessKeyId: string): Promise<KeyLastUsed>;
+  listUsers(): Promise<IamUser[]>;
+}
+
+export interface StsPort {
+  /** GetCallerIdentity signed by exactly these credentials, one attempt. */
+  callerIdentity(credentials: StaticCredentials): Promise<CallerIdentity>;
+}
+
+/** The auth side: IAM calls and the identity they are made as. */
+export interface AuthSession {
+  readonly profile: string;
+  readonly iam: IamPort;
+  identity(): Promise<CallerIdentity>;
+  /** The long-term key the session signs with, when it is one (to protect it from deletion). */
+  readonly signingKeyId?: string;
+}
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/** An AWS call that failed, with the wire error code (`AccessDenied`, `Throttling`, `Network`, ...). */
+export class AwsCallError extends Error {
+  override readonly name = "AwsCallError";
+  constructor(
+    readonly code: string,
+    readonly operation: string,
+    message: string,
+    /** True when the request may have been carried out although no answer came back. */
+    readonly ambiguous = false,
+  ) {
+    super(message);
+  }
+}
+
+export function isAwsCallError(err: unknown, code?: string): err is AwsCallError {
+  return err instanceof AwsCallError && (code === undefined || err.code === code);
+}

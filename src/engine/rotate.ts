@@ -1,0 +1,434 @@
+import { homedir, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import type { OldKeyPolicy } from "../cli/args.js";
+import { ExitCode, KeyctlError } from "../errors.js";
+import { previousName } from "../profiles.js";
+import { writeNewPrivateFile } from "../store/atomic.js";
+import type { Journal } from "../store/journal.js";
+import { backupStamp, type CredentialsStore } from "../store/store.js";
+import { proveOwner } from "./identity.js";
+import { describeAwsError } from "./messages.js";
+import { planRotation, type RotationPlan, readTarget, rotationEdit, type TargetProfile } from "./plan.js";
+import {
+  type AccessKey,
+  type AuthSession,
+  type Clock,
+  isAwsCallError,
+  type NewAccessKey,
+  type StsPort,
+} from "./ports.js";
+
+export interface RotationRequest {
+  readonly profile: string;
+  readonly userFlag?: string;
+  readonly oldKeyPolicy: OldKeyPolicy;
+  readonly yes: boolean;
+  readonly dryRun: boolean;
+  readonly verifyTimeoutMs: number;
+}
+
+/** Asks the person at the terminal; throws a usage error naming `flag` when nobody can answer. */
+export type Confirm = (question: string, flag: string) => Promise<boolean>;
+
+export type RotationEvent =
+  | { readonly type: "note"; readonly message: string }
+  | { readonly type: "warn"; readonly message: string }
+  | { readonly type: "verifying"; readonly elapsedMs: number; readonly timeoutMs: number }
+  | { readonly type: "verified" };
+
+export interface RotationDeps {
+  readonly store: CredentialsStore;
+  readonly journal: Journal;
+  readonly auth: AuthSession;
+  readonly sts: StsPort;
+  readonly clock: Clock;
+  readonly confirm: Confirm;
+  readonly events: (event: RotationEvent) => void;
+}
+
+export type OldKeyOutcome = "kept" | "deactivated" | "deleted" | "not-changed";
+
+export interface RotationResult {
+  readonly profile: string;
+  readonly status: "done" | "partial" | "planned";
+  readonly exitCode: number;
+  readonly userName: string;
+  readonly account: string;
+  readonly oldKeyId: string;
+  readonly newKeyId?: string;
+  readonly deletedBeforeCreate?: string;
+  readonly oldKey: OldKeyOutcome;
+  readonly verifiedAfterMs?: number;
+  readonly backupPath?: string;
+  readonly tightenedFrom?: number;
+  readonly sharedUpdated: readonly string[];
+  readonly recoveredKeys: readonly string[];
+  readonly plan: RotationPlan;
+  /** What is left for the user when status is partial. */
+  readonly nextSteps: readonly string[];
+  readonly problem?: string;
+}
+
+export async function rotate(request: RotationRequest, deps: RotationDeps): Promise<RotationResult> {
+  const { store, auth } = deps;
+  const file = await store.read();
+  let target = readTarget(file.doc, request.profile, file.path);
+
+  const recoveredKeys = await recoverInterruptedRun(request.profile, deps);
+  if (recoveredKeys.length > 0) target = readTarget((await store.read()).doc, request.profile, file.path);
+
+  const owner = await proveOwner({
+    profile: request.profile,
+    key: target.key,
+    auth,
+    sts: deps.sts,
+    ...(request.userFlag !== undefined ? { userFlag: request.userFlag } : {}),
+  });
+  const keys =
+    recoveredKeys.length === 0 && owner.keys ? owner.keys : await auth.iam.listAccessKeys(owner.userName);
+  const plan = planRotation({
+    target,
+    userName: owner.userName,
+    account: owner.account,
+    keys,
+    ...(auth.signingKeyId ? { authKeyId: auth.signingKeyId } : {}),
+    oldKeyPolicy: request.oldKeyPolicy,
+  });
+  const base = {
+    profile: request.profile,
+    userName: plan.userName,
+    account: plan.account,
+    oldKeyId: plan.oldKey.accessKeyId,
+    plan,
+    recoveredKeys,
+  };
+  if (request.dryRun) {
+    return {
+      ...base,
+      status: "planned",
+      exitCode: ExitCode.ok,
+      oldKey: "not-changed",
+      sharedUpdated: [],
+      nextSteps: [],
+    };
+  }
+
+  if (plan.deleteFirst?.reason === "other") {
+    const k = plan.deleteFirst.key;
+    const ok = await deps.confirm(
+      `IAM user ${plan.userName} already has 2 keys. Delete ${k.accessKeyId} (${k.status}, created ${k.createDate.toISOString().slice(0, 10)}), which no profile of this file uses, to make room?`,
+      "--yes",
+    );
+    if (!ok) throw new KeyctlError("Cancelled; nothing was changed.", ExitCode.cancelled);
+  }
+  let shared: readonly string[] = [];
+  if (plan.sharedWith.length > 0) {
+    const names = plan.sharedWith.join(", ");
+    const update =
+      request.yes ||
+      (await deps
+        .confirm(`Profile(s) ${names} hold the same key. Update them too?`, "--yes")
+        .catch(() => false));
+    if (update) shared = plan.sharedWith;
+    else
+      deps.events({
+        type: "warn",
+        message: `Profile(s) ${names} keep the old key ${plan.oldKey.accessKeyId}; they stop working once it is retired.`,
+      });
+  }
+  if (plan.deleteFirst) {
+    await auth.iam.deleteAccessKey(plan.userName, plan.deleteFirst.key.accessKeyId);
+    deps.events({
+      type: "note",
+      message: `Deleted key ${plan.deleteFirst.key.accessKeyId} to stay within IAM's 2-key limit.`,
+    });
+  }
+
+  const keysBefore = keys.map((k) => k.accessKeyId).filter((id) => id !== plan.deleteFirst?.key.accessKeyId);
+  const written = await createAndPersist(plan, target, shared, keysBefore, deps);
+  const newKey = written.newKey;
+  const persisted = {
+    ...base,
+    newKeyId: newKey.accessKeyId,
+    ...(plan.deleteFirst ? { deletedBeforeCreate: plan.deleteFirst.key.accessKeyId } : {}),
+    ...(written.backupPath ? { backupPath: written.backupPath } : {}),
+    ...(written.tightenedFrom !== undefined ? { tightenedFrom: written.tightenedFrom } : {}),
+    sharedUpdated: written.sharedUpdated,
+  };
+
+  const verified = await verifyNewKey(newKey, plan, deps, request.verifyTimeoutMs);
+  if (!verified.ok) {
+    return {
+      ...persisted,
+      status: "partial",
+      exitCode: ExitCode.partial,
+      oldKey: "not-changed",
+      problem: `The new key ${newKey.accessKeyId} is saved in profile ${plan.profile} but did not work within ${Math.round(request.verifyTimeoutMs / 1000)} s (${verified.lastError}).`,
+      nextSteps: [
+        `The old key ${plan.oldKey.accessKeyId} still works and is kept in profile ${previousName(plan.profile)}.`,
+        `Check the new key in a minute: aws sts get-caller-identity --profile ${plan.profile}`,
+        `If it never works, put the old key back: keyctl --restore ${persisted.backupPath ?? ""}`.trimEnd(),
+      ],
+    };
+  }
+  deps.events({ type: "verified" });
+
+  const retire = await retireOldKey(plan, written.sharedUpdated, target, deps);
+  return {
+    ...persisted,
+    verifiedAfterMs: verified.ms,
+    oldKey: retire.outcome,
+    status: retire.problem ? "partial" : "done",
+    exitCode: retire.problem ? ExitCode.partial : ExitCode.ok,
+    nextSteps: retire.nextSteps,
+    ...(retire.problem ? { problem: retire.problem } : {}),
+  };
+}
+
+interface Persisted {
+  readonly newKey: NewAccessKey;
+  readonly backupPath?: string;
+  readonly tightenedFrom?: number;
+  readonly sharedUpdated: readonly string[];
+}
+
+/**
+ * Journal, CreateAccessKey and the durable write, under the file's lock. Nothing but the write
+ * happens between IAM's answer and the secret reaching the disk; if the write fails the new key is
+ * deleted again, and if even that fails its secret goes to a private recovery file.
+ */
+async function createAndPersist(
+  plan: RotationPlan,
+  target: TargetProfile,
+  shared: readonly string[],
+  keysBefore: readonly string[],
+  deps: RotationDeps,
+): Promise<Persisted> {
+  const { store, journal, auth } = deps;
+  return store.withLock(async (locked) => {
+    const before = await locked.read();
+    if (before.doc.get(plan.profile, "aws_access_key_id") !== target.key.accessKeyId) {
+      throw new KeyctlError(
+        `Profile ${plan.profile} changed while keyctl was preparing; nothing was changed, run again.`,
+      );
+    }
+    const backupPath = await locked.backup();
+    await journal.put({
+      profile: plan.profile,
+      userName: plan.userName,
+      account: plan.account,
+      keysBefore,
+      startedAt: new Date(deps.clock.now()).toISOString(),
+      pid: process.pid,
+    });
+
+    let newKey: NewAccessKey;
+    try {
+      newKey = await createWithRetry(plan.userName, deps);
+    } catch (err) {
+      await reconcileFailedCreate(plan, keysBefore, deps);
+      throw new KeyctlError(`${describeAwsError(err, plan.userName)} Nothing was changed.`);
+    }
+
+    try {
+      const commit = await locked.commit(rotationEdit(plan.profile, plan.oldKey.accessKeyId, newKey, shared));
+      await journal.remove(plan.profile).catch(() => {});
+      return {
+        newKey,
+        sharedUpdated: commit.value,
+        ...(backupPath ? { backupPath } : {}),
+        ...(commit.tightenedFrom !== undefined ? { tightenedFrom: commit.tightenedFrom } : {}),
+      };
+    } catch (writeErr) {
+      const why = writeErr instanceof Error ? writeErr.message : String(writeErr);
+      try {
+        await auth.iam.deleteAccessKey(plan.userName, newKey.accessKeyId);
+        await journal.remove(plan.profile).catch(() => {});
+      } catch (deleteErr) {
+        const saved = await saveRecoveryFile(store.path, plan, newKey);
+        throw new KeyctlError(
+          `${why} The new key ${newKey.accessKeyId} could not be deleted again (${describeAwsError(deleteErr, plan.userName)}); its secret is saved in ${saved} (mode 0600). Copy it into profile ${plan.profile} or delete the key in IAM, then remove that file.`,
+          ExitCode.partial,
+        );
+      }
+      throw new KeyctlError(`${why} The new key was deleted again; nothing was changed.`);
+    }
+  });
+}
+
+async function createWithRetry(userName: string, deps: RotationDeps): Promise<NewAccessKey> {
+  // Only throttling is retried: it means IAM did not act. Any other failure may hide a created key.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await deps.auth.iam.createAccessKey(userName);
+    } catch (err) {
+      if (!isAwsCallError(err, "Throttling") || attempt >= 4) throw err;
+      await deps.clock.sleep(250 * 2 ** attempt);
+    }
+  }
+}
+
+/** After a failed CreateAccessKey, IAM may still have made the key: find it and delete it. */
+async function reconcileFailedCreate(
+  plan: RotationPlan,
+  keysBefore: readonly string[],
+  deps: RotationDeps,
+): Promise<void> {
+  try {
+    const now = await deps.auth.iam.listAccessKeys(plan.userName);
+    for (const k of now) {
+      if (!keysBefore.includes(k.accessKeyId)) {
+        await deps.auth.iam.deleteAccessKey(plan.userName, k.accessKeyId);
+        deps.events({
+          type: "note",
+          message: `Deleted key ${k.accessKeyId}, created although IAM's answer was lost.`,
+        });
+      }
+    }
+    await deps.journal.remove(plan.profile);
+  } catch {
+    deps.events({
+      type: "warn",
+      message: `Could not check whether IAM created a key anyway; the next keyctl run for ${plan.profile} checks and cleans up.`,
+    });
+  }
+}
+
+async function saveRecoveryFile(
+  credentialsPath: string,
+  plan: RotationPlan,
+  key: NewAccessKey,
+): Promise<string> {
+  const name = `keyctl-recovery.${plan.profile.replace(/[^\w.-]/g, "_")}.${backupStamp(new Date())}.${process.pid}`;
+  const body = `# keyctl could not save this new key of IAM user ${plan.userName} into ${credentialsPath}.\n[${plan.profile}]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`;
+  for (const dir of [dirname(credentialsPath), join(homedir(), ".aws"), homedir(), tmpdir()]) {
+    const path = join(dir, name);
+    try {
+      await writeNewPrivateFile(path, Buffer.from(body, "utf8"));
+      return path;
+    } catch {
+      // try the next place
+    }
+  }
+  throw new KeyctlError(
+    `The new key ${key.accessKeyId} could neither be saved nor deleted; delete it in IAM (aws iam delete-access-key --user-name ${plan.userName} --access-key-id ${key.accessKeyId}).`,
+    ExitCode.partial,
+  );
+}
+
+async function recoverInterruptedRun(profile: string, deps: RotationDeps): Promise<string[]> {
+  const entry = await deps.journal.entry(profile);
+  if (!entry) return [];
+  return deps.store.withLock(async (locked) => {
+    const fresh = await deps.journal.entry(profile);
+    if (!fresh) return [];
+    const file = await locked.read();
+    const held = new Set(
+      file.doc
+        .profileNames()
+        .map((name) => file.doc.get(name, "aws_access_key_id"))
+        .filter((id): id is string => id !== undefined),
+    );
+    const keys = await deps.auth.iam.listAccessKeys(fresh.userName);
+    const stranded = keys.filter(
+      (k) => !fresh.keysBefore.includes(k.accessKeyId) && !held.has(k.accessKeyId),
+    );
+    for (const k of stranded) {
+      await deps.auth.iam.deleteAccessKey(fresh.userName, k.accessKeyId);
+      deps.events({
+        type: "note",
+        message: `Removed key ${k.accessKeyId} of IAM user ${fresh.userName}: an interrupted keyctl run (${fresh.startedAt}) created it but its secret never reached the file.`,
+      });
+    }
+    await deps.journal.remove(profile);
+    return stranded.map((k) => k.accessKeyId);
+  });
+}
+
+const RETRYABLE_VERIFY = new Set([
+  "InvalidClientTokenId",
+  "Network",
+  "Throttling",
+  "ServiceFailure",
+  "InternalFailure",
+]);
+
+/**
+ * Polls STS GetCallerIdentity signed by the new key until it answers as the same user and account.
+ * IAM is eventually consistent: a fresh key is refused for a few seconds.
+ */
+async function verifyNewKey(
+  key: NewAccessKey,
+  plan: RotationPlan,
+  deps: RotationDeps,
+  timeoutMs: number,
+): Promise<{ ok: true; ms: number } | { ok: false; lastError: string }> {
+  const start = deps.clock.now();
+  let delay = 500;
+  let lastError = "no answer";
+  for (;;) {
+    try {
+      const id = await deps.sts.callerIdentity(key);
+      const userName = id.arn.split(":").slice(5).join(":").split("/").pop();
+      if (id.account !== plan.account || userName !== plan.userName) {
+        throw new KeyctlError(
+          `The new key ${key.accessKeyId} signs as ${id.arn}, not as IAM user ${plan.userName}; the old key was left untouched. Check the key in IAM.`,
+          ExitCode.partial,
+        );
+      }
+      return { ok: true, ms: deps.clock.now() - start };
+    } catch (err) {
+      if (err instanceof KeyctlError) throw err;
+      lastError = isAwsCallError(err) ? err.code : String(err);
+      if (isAwsCallError(err) && !RETRYABLE_VERIFY.has(err.code) && err.code !== "AccessDenied") {
+        lastError = `${err.code}: ${err.message}`;
+      }
+    }
+    const elapsed = deps.clock.now() - start;
+    if (elapsed + delay > timeoutMs) return { ok: false, lastError };
+    deps.events({ type: "verifying", elapsedMs: elapsed, timeoutMs });
+    await deps.clock.sleep(delay);
+    delay = Math.min(Math.round(delay * 1.5), 5_000);
+  }
+}
+
+async function retireOldKey(
+  plan: RotationPlan,
+  sharedUpdated: readonly string[],
+  target: TargetProfile,
+  deps: RotationDeps,
+): Promise<{ outcome: OldKeyOutcome; problem?: string; nextSteps: string[] }> {
+  const old = plan.oldKey.accessKeyId;
+  const finishLater = [
+    `The old key ${old} is still active and kept in profile ${previousName(plan.profile)}. Retire it once nothing else uses it:`,
+    `  keyctl --finish -t ${plan.profile}    (or: aws iam delete-access-key --user-name ${plan.userName} --access-key-id ${old})`,
+  ];
+  if (plan.oldKeyPolicy === "keep") return { outcome: "kept", nextSteps: finishLater };
+
+  const stillHeld = target.sharedWith.filter((p) => !sharedUpdated.includes(p));
+  if (stillHeld.length > 0) {
+    return {
+      outcome: "kept",
+      problem: `The old key ${old} was not retired because profile(s) ${stillHeld.join(", ")} still use it.`,
+      nextSteps: finishLater,
+    };
+  }
+  const verb = plan.oldKeyPolicy === "delete" ? "delete" : "deactivate";
+  try {
+    if (plan.oldKeyPolicy === "delete") await deps.auth.iam.deleteAccessKey(plan.userName, old);
+    else await deps.auth.iam.updateAccessKey(plan.userName, old, "Inactive");
+    return { outcome: plan.oldKeyPolicy === "delete" ? "deleted" : "deactivated", nextSteps: [] };
+  } catch (err) {
+    const cmd =
+      plan.oldKeyPolicy === "delete"
+        ? `aws iam delete-access-key --user-name ${plan.userName} --access-key-id ${old}`
+        : `aws iam update-access-key --user-name ${plan.userName} --access-key-id ${old} --status Inactive`;
+    return {
+      outcome: "kept",
+      problem: `The new key works and is saved, but the old key ${old} could not be ${verb}d (${describeAwsError(err, plan.userName)}).`,
+      nextSteps: [`Finish by hand: ${cmd}`, `or run: keyctl --finish -t ${plan.profile}`],
+    };
+  }
+}
+
+export type { AccessKey };
