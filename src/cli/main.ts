@@ -15,6 +15,10 @@ async function main(argv: readonly string[]): Promise<number> {
       const { runList } = await import("../commands/list.js");
       return runList(input, out);
     }
+    case "restore": {
+      const { runRestore } = await import("../commands/restore.js");
+      return runRestore(input, out);
+    }
     default: {
       const { runAws } = await import("../commands/aws.js");
       return runAws(input, out);

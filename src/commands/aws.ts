@@ -1,17 +1,15 @@
 import type { CliInput } from "../cli/args.js";
 import type { Output } from "../cli/output.js";
 import { createTerminal } from "../cli/terminal.js";
-import { awsFailure } from "../engine/messages.js";
 import { readTarget } from "../engine/plan.js";
-import { systemClock } from "../engine/ports.js";
-import { KeyctlError } from "../errors.js";
-import { isPreviousProfile, listProfiles } from "../profiles.js";
-import { Journal } from "../store/journal.js";
+import { ExitCode, KeyctlError, UsageError } from "../errors.js";
+import { credentialKind, isPreviousProfile, listProfiles } from "../profiles.js";
+import { DEFAULT_KEEP_BACKUPS, pruneBackups } from "../store/backups.js";
 import { credentialsPath } from "../store/paths.js";
 import { CredentialsStore } from "../store/store.js";
+import { type Outcome, renderSummary, runTargets } from "./batch.js";
 import { type CommandContext, openFor } from "./context.js";
 import { runListKeys } from "./list-keys.js";
-import { renderRotation, rotationJson } from "./render.js";
 
 /** Commands that talk to AWS. This module pulls in the SDK; --help and --list never load it. */
 export async function runAws(input: CliInput, out: Output): Promise<number> {
@@ -21,7 +19,7 @@ export async function runAws(input: CliInput, out: Output): Promise<number> {
   const ctx: CommandContext = { input, out, terminal, store, file };
   if (process.env.AWS_ACCESS_KEY_ID) {
     out.warn(
-      "AWS_ACCESS_KEY_ID is set in the environment: the AWS CLI will use it instead of the profiles in the credentials file.",
+      "AWS_ACCESS_KEY_ID is set in the environment: the AWS CLI and SDKs use it instead of the profiles in the credentials file.",
     );
   }
   switch (input.command) {
@@ -31,82 +29,100 @@ export async function runAws(input: CliInput, out: Output): Promise<number> {
     case "interactive":
       return runInteractive(ctx);
     case "rotate":
-      return runRotate(
-        ctx,
-        input.auth,
-        input.targets.length > 0 ? input.targets : input.auth ? [input.auth] : [],
-      );
+    case "finish":
+      return runJob(ctx, input.auth, chooseTargets(ctx));
     default:
-      throw new KeyctlError(`${input.command} is not available yet.`);
+      throw new KeyctlError(`${input.command} is not available here.`);
   }
+}
+
+function chooseTargets(ctx: CommandContext): string[] {
+  const { input, file } = ctx;
+  if (input.all) {
+    const all = file.doc
+      .profileNames()
+      .filter(
+        (name) =>
+          !isPreviousProfile(name) && credentialKind(file.doc.profile(name) ?? new Map()) === "long-term",
+      );
+    if (all.length === 0)
+      throw new KeyctlError(`No profile of ${file.path} holds a long-term key; nothing to rotate.`);
+    return all;
+  }
+  if (input.targets.length > 0) return [...new Set(input.targets)];
+  if (input.auth) return [input.auth];
+  throw new UsageError(`Name the profile: keyctl ${input.command === "finish" ? "--finish " : ""}-t PROFILE`);
 }
 
 async function runInteractive(ctx: CommandContext): Promise<number> {
   const profiles = listProfiles(ctx.file.doc).map((p) => p.name);
   if (profiles.length === 0) throw new KeyctlError(`No profiles in ${ctx.file.path}; nothing to rotate.`);
   if (!ctx.terminal.canPrompt) {
-    throw new KeyctlError(
+    throw new UsageError(
       "No terminal for the profile menu; name the profiles: keyctl -t PROFILE [-a AUTH_PROFILE].",
-      2,
     );
   }
   const auth = await ctx.terminal.choose(
-    "Select the profile to use for AWS API authentication:\n(its credentials call IAM)\n",
+    "Select the profile to use for AWS API authentication:\n(its credentials call IAM)\n\nAvailable profiles for authentication:",
     profiles,
   );
   process.stderr.write(`\n${"=".repeat(60)}\n`);
   const target = await ctx.terminal.choose(
-    "Select the profile whose keys you want to rotate:\n(it gets the new key)\n",
-    profiles.filter((p) => !isPreviousProfile(p)),
+    "Select the profile whose keys you want to rotate:\n(it gets the new key)\n\nAvailable profiles to rotate:",
+    profiles,
   );
-  return runRotate(ctx, auth, [target]);
+  return runJob(ctx, auth, [target]);
 }
 
-async function runRotate(
+/**
+ * Rotates (or finishes) each target. With -a the auth profile signs for all, and if it is a target
+ * itself it goes last, so no rotation runs on a key that was just retired.
+ */
+async function runJob(
   ctx: CommandContext,
   authProfile: string | undefined,
-  targets: readonly string[],
+  targets: string[],
 ): Promise<number> {
-  const { rotate } = await import("../engine/rotate.js");
-  const { input, out, terminal, store } = ctx;
-  if (targets.length !== 1)
-    throw new KeyctlError("Rotating several profiles at once is not available yet.", 2);
-  const profile = targets[0]!;
-  readTarget(ctx.file.doc, profile, ctx.file.path);
-  const sessions = await openFor(ctx, authProfile ?? profile);
-  const spinner =
-    out.interactive && !out.json ? await import("./spinner.js").then((m) => m.createSpinner(out)) : undefined;
-  try {
-    const result = await rotate(
-      {
-        profile,
-        oldKeyPolicy: input.oldKey,
-        yes: input.yes,
-        dryRun: input.dryRun,
-        verifyTimeoutMs: input.verifyTimeoutMs,
-        ...(input.user !== undefined ? { userFlag: input.user } : {}),
-      },
-      {
-        store,
-        journal: new Journal(store.path),
-        auth: sessions.auth,
-        sts: sessions.sts,
-        clock: systemClock,
-        confirm: (q, flag) => terminal.confirm(q, flag),
-        events: (e) => {
-          if (e.type === "note") out.note(e.message);
-          else if (e.type === "warn") out.warn(e.message);
-          else if (e.type === "verifying") spinner?.update(e.elapsedMs, e.timeoutMs);
-          else spinner?.stop();
-        },
-      },
-    );
-    spinner?.stop();
-    if (out.json) out.document(rotationJson(result, store.path));
-    else renderRotation(result, out, store.path);
-    return result.exitCode;
-  } catch (err) {
-    spinner?.stop();
-    throw awsFailure(err);
+  const { input, out, file } = ctx;
+  for (const t of targets) readTarget(file.doc, t, file.path);
+  if (authProfile && targets.includes(authProfile) && targets.length > 1) {
+    targets = [...targets.filter((t) => t !== authProfile), authProfile];
   }
+  const batch = targets.length > 1 || input.all;
+  let outcomes: Outcome[];
+  if (!batch) {
+    const sessions = await openFor(ctx, authProfile ?? targets[0]!);
+    outcomes = await runTargets(ctx, targets, () => Promise.resolve(sessions), { live: false });
+    const only = outcomes[0]!;
+    if (only.error) throw only.error;
+  } else {
+    const opened = new Map<string, ReturnType<typeof openFor>>();
+    const sessionFor = (target: string) => {
+      const profile = authProfile ?? target;
+      let s = opened.get(profile);
+      if (!s) {
+        s = openFor(ctx, profile);
+        opened.set(profile, s);
+      }
+      return s;
+    };
+    outcomes = await runTargets(ctx, targets, sessionFor, { live: true });
+  }
+  if (outcomes.some((o) => o.changedFile)) {
+    const removed = await pruneBackups(ctx.store.path, input.keepBackups ?? DEFAULT_KEEP_BACKUPS);
+    if (removed.length > 0 && !out.json)
+      out.note(
+        `Removed ${removed.length} old backup(s) (keeping ${input.keepBackups ?? DEFAULT_KEEP_BACKUPS}).`,
+      );
+  }
+  if (batch) renderSummary(ctx, outcomes);
+  return worstExit(outcomes);
+}
+
+function worstExit(outcomes: readonly Outcome[]): number {
+  const codes = outcomes.map((o) => o.exitCode);
+  if (codes.includes(ExitCode.partial)) return ExitCode.partial;
+  if (codes.includes(ExitCode.cancelled)) return ExitCode.cancelled;
+  if (codes.some((c) => c !== 0)) return ExitCode.failed;
+  return ExitCode.ok;
 }

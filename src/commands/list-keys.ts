@@ -84,7 +84,8 @@ function render(ctx: CommandContext, title: string, all: KeyRow[], skipped: numb
 
 function filterAge(ctx: CommandContext, all: KeyRow[]): KeyRow[] {
   const min = ctx.input.olderThanDays;
-  return min === undefined ? all : all.filter((r) => r.ageDays > min);
+  const now = Date.now();
+  return min === undefined ? all : all.filter((r) => now - Date.parse(r.createDate) > min * DAY);
 }
 
 export async function runListKeys(ctx: CommandContext): Promise<number> {

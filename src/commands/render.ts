@@ -1,4 +1,5 @@
 import type { Output } from "../cli/output.js";
+import type { FinishResult } from "../engine/finish.js";
 import type { RotationResult } from "../engine/rotate.js";
 import { previousName } from "../profiles.js";
 
@@ -90,4 +91,25 @@ export function renderRotation(r: RotationResult, out: Output, credentialsFile: 
   }
   if (r.problem) out.warn(r.problem);
   for (const step of r.nextSteps) out.note(step);
+}
+
+export function renderFinish(r: FinishResult, out: Output): void {
+  const c = out.colors;
+  if (r.status === "planned") {
+    out.result(
+      `Would retire key ${r.retiredKeyId} of IAM user ${r.userName}: deactivate, delete, then drop [${previousName(r.profile)}].`,
+    );
+    if (r.usedAfterRotation) out.warn(`it was used after the rotation: ${r.usedAfterRotation}`);
+    return;
+  }
+  if (r.status === "partial") {
+    out.result(`${c.yellow("!")} Partly finished profile ${c.bold(r.profile)}`);
+    if (r.problem) out.warn(r.problem);
+    for (const step of r.nextSteps) out.note(step);
+    return;
+  }
+  const what = r.oldKey === "already-gone" ? "was already gone from IAM" : "is deactivated and deleted";
+  out.result(
+    `${c.green("✔")} Finished rotating profile ${c.bold(r.profile)}: old key ${r.retiredKeyId} ${what}; [${previousName(r.profile)}] removed.`,
+  );
 }

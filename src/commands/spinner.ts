@@ -1,8 +1,7 @@
 import yoctoSpinner from "yocto-spinner";
-import type { Output } from "../cli/output.js";
 
 /** A countdown while AWS makes the new key known everywhere; only on a terminal. */
-export function createSpinner(out: Output) {
+export function createSpinner() {
   let spinner: ReturnType<typeof yoctoSpinner> | undefined;
   return {
     update(elapsedMs: number, timeoutMs: number) {
@@ -10,7 +9,6 @@ export function createSpinner(out: Output) {
       const text = `Waiting for AWS to accept the new key (IAM takes a few seconds; giving up in ${left} s)`;
       if (!spinner) spinner = yoctoSpinner({ text, stream: process.stderr, color: "cyan" }).start();
       else spinner.text = text;
-      void out;
     },
     stop() {
       spinner?.stop();

@@ -24,6 +24,8 @@ export interface RotationRequest {
   readonly oldKeyPolicy: OldKeyPolicy;
   readonly yes: boolean;
   readonly dryRun: boolean;
+  /** Rotate only when the profile's key is older than this many days. */
+  readonly olderThanDays?: number;
   readonly verifyTimeoutMs: number;
 }
 
@@ -50,7 +52,7 @@ export type OldKeyOutcome = "kept" | "deactivated" | "deleted" | "not-changed";
 
 export interface RotationResult {
   readonly profile: string;
-  readonly status: "done" | "partial" | "planned";
+  readonly status: "done" | "partial" | "planned" | "skipped";
   readonly exitCode: number;
   readonly userName: string;
   readonly account: string;
@@ -102,6 +104,21 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
     plan,
     recoveredKeys,
   };
+  if (request.olderThanDays !== undefined) {
+    const ageMs = deps.clock.now() - plan.oldKey.createDate.getTime();
+    const ageDays = Math.floor(ageMs / 86_400_000);
+    if (ageMs <= request.olderThanDays * 86_400_000) {
+      return {
+        ...base,
+        status: "skipped",
+        exitCode: ExitCode.ok,
+        oldKey: "not-changed",
+        sharedUpdated: [],
+        nextSteps: [],
+        problem: `key is ${ageDays} day(s) old, not older than ${request.olderThanDays}`,
+      };
+    }
+  }
   if (request.dryRun) {
     return {
       ...base,

@@ -243,6 +243,13 @@ export class CredentialsDocument {
     return true;
   }
 
+  /** Replaces the whole content (restoring a backup goes through the same locked write). */
+  replaceAll(text: string): void {
+    this.bom = text.startsWith(BOM) ? BOM : "";
+    this.lines = splitLines(text.slice(this.bom.length));
+    this.analyze();
+  }
+
   private inAnySectionBody(line: number): boolean {
     return this.parsed.some((s) => line > s.headerLine && line <= s.lastContentLine);
   }

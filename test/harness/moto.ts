@@ -44,7 +44,7 @@ export interface StartMotoOptions {
 
 export const MOTO_VERSION = "5.2.1";
 export const MOTO_ACCOUNT_ID = "123456789012";
-const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const OUTPUT_LIMIT = 64 * 1024;
 const INSTALL_HINT = `pip install "moto[server]" (or set KEYCTL_PYTHON to a Python that has it)`;
 

@@ -1,0 +1,44 @@
+import type { CliInput } from "../cli/args.js";
+import type { Output } from "../cli/output.js";
+import { createTerminal } from "../cli/terminal.js";
+import { type ProfileChange, restoreBackup } from "../engine/restore.js";
+import { DEFAULT_KEEP_BACKUPS, pruneBackups } from "../store/backups.js";
+import { credentialsPath } from "../store/paths.js";
+import { CredentialsStore } from "../store/store.js";
+
+function describe(c: ProfileChange): string {
+  if (c.change === "added") return `  ${c.profile}: comes back${c.to ? ` with key ${c.to}` : ""}`;
+  if (c.change === "removed") return `  ${c.profile}: disappears${c.from ? ` (key ${c.from})` : ""}`;
+  return `  ${c.profile}: key ${c.from ?? "(none)"} → ${c.to ?? "(none)"}`;
+}
+
+export async function runRestore(input: CliInput, out: Output): Promise<number> {
+  const store = new CredentialsStore(credentialsPath(input.credentials));
+  const terminal = createTerminal({ yes: input.yes });
+  const result = await restoreBackup(
+    { backup: input.restore ?? true, yes: input.yes, dryRun: input.dryRun },
+    {
+      store,
+      confirm: (q, flag) => terminal.confirm(q, flag),
+      show: (backup, changes) => {
+        if (out.json) return;
+        out.note(`Restoring ${backup} over ${store.path}:`);
+        if (changes.length === 0) out.note("  no profile's key changes (only other lines differ)");
+        for (const c of changes) out.note(describe(c));
+      },
+    },
+  );
+  if (result.status === "done") await pruneBackups(store.path, input.keepBackups ?? DEFAULT_KEEP_BACKUPS);
+  if (out.json) {
+    out.document({ credentialsFile: store.path, ...result });
+  } else if (result.status === "unchanged") {
+    out.result(`${store.path} already equals ${result.backup}; nothing to do.`);
+  } else if (result.status === "planned") {
+    out.result(`Would restore ${result.backup} (--dry-run: nothing was changed).`);
+    for (const c of result.changes) out.result(describe(c));
+  } else {
+    out.result(`Restored ${store.path} from ${result.backup}.`);
+    if (result.savedCurrent) out.result(`The replaced version is saved in ${result.savedCurrent}.`);
+  }
+  return result.exitCode;
+}

@@ -1,0 +1,86 @@
+import { readFile } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join } from "node:path";
+import { ExitCode, errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
+import { CredentialsDocument } from "../ini/document.js";
+import { listBackups } from "../store/backups.js";
+import type { CredentialsStore } from "../store/store.js";
+import type { Confirm } from "./rotate.js";
+
+export interface ProfileChange {
+  readonly profile: string;
+  readonly change: "key changes" | "added" | "removed";
+  readonly from?: string;
+  readonly to?: string;
+}
+
+export interface RestoreResult {
+  readonly backup: string;
+  readonly status: "done" | "planned" | "unchanged";
+  readonly exitCode: number;
+  readonly changes: readonly ProfileChange[];
+  /** The backup of the file as it was before the restore. */
+  readonly savedCurrent?: string;
+}
+
+async function chooseBackup(store: CredentialsStore, named: string | true): Promise<string> {
+  if (named === true) {
+    const newest = (await listBackups(store.path))[0];
+    if (!newest) throw new KeyctlError(`There is no keyctl backup of ${store.path} to restore.`);
+    return newest.path;
+  }
+  return isAbsolute(named) || named.includes("/") ? named : join(dirname(store.path), named);
+}
+
+/** Which profiles' keys differ between two versions of the file. */
+export function keyChanges(current: CredentialsDocument, restored: CredentialsDocument): ProfileChange[] {
+  const names = [...new Set([...current.profileNames(), ...restored.profileNames()])];
+  const changes: ProfileChange[] = [];
+  for (const profile of names) {
+    const from = current.get(profile, "aws_access_key_id");
+    const to = restored.get(profile, "aws_access_key_id");
+    if (!current.has(profile)) changes.push({ profile, change: "added", ...(to ? { to } : {}) });
+    else if (!restored.has(profile)) changes.push({ profile, change: "removed", ...(from ? { from } : {}) });
+    else if (from !== to)
+      changes.push({ profile, change: "key changes", ...(from ? { from } : {}), ...(to ? { to } : {}) });
+  }
+  return changes;
+}
+
+/** Puts a backup back through the same locked, atomic, backed-up write as every other change. */
+export async function restoreBackup(
+  request: { backup: string | true; yes: boolean; dryRun: boolean },
+  deps: {
+    store: CredentialsStore;
+    confirm: Confirm;
+    show: (backup: string, changes: readonly ProfileChange[]) => void;
+  },
+): Promise<RestoreResult> {
+  const backup = await chooseBackup(deps.store, request.backup);
+  let text: string;
+  try {
+    text = await readFile(backup, "utf8");
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") {
+      throw new KeyctlError(
+        `No backup ${backup}; list them with: ls ${join(dirname(deps.store.path), `${basename(deps.store.path)}.backup.*`)}`,
+      );
+    }
+    throw new KeyctlError(fileErrorMessage(err, "reading", backup));
+  }
+  const current = await deps.store.read();
+  const changes = keyChanges(current.doc, CredentialsDocument.parse(text));
+  if (current.text === text) return { backup, status: "unchanged", exitCode: ExitCode.ok, changes };
+  if (request.dryRun) return { backup, status: "planned", exitCode: ExitCode.ok, changes };
+  deps.show(backup, changes);
+  const summary = changes.length === 0 ? "no profile's key changes" : `${changes.length} profile(s) change`;
+  const ok = await deps.confirm(`Replace ${deps.store.path} with ${backup} (${summary})?`, "--yes");
+  if (!ok) throw new KeyctlError("Cancelled; nothing was changed.", ExitCode.cancelled);
+  const result = await deps.store.update((doc) => doc.replaceAll(text));
+  return {
+    backup,
+    status: "done",
+    exitCode: ExitCode.ok,
+    changes,
+    ...(result.backupPath ? { savedCurrent: result.backupPath } : {}),
+  };
+}
