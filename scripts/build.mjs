@@ -16,7 +16,7 @@ await build({
   platform: "node",
   target: "node20",
   mainFields: ["module", "main"],
-  minify: true,
+  minify: process.env.KEYCTL_NO_MINIFY !== "1",
   legalComments: "none",
   outExtension: { ".js": ".mjs" },
   chunkNames: "chunks/[name]-[hash]",

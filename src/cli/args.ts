@@ -1,4 +1,4 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { parseArgs as parseArgv } from "node:util";
 import { UsageError } from "../errors.js";
 
 export type OldKeyPolicy = "keep" | "deactivate" | "delete";
@@ -37,172 +37,162 @@ export interface CliInput {
 declare const KEYCTL_VERSION: string;
 export const VERSION = typeof KEYCTL_VERSION === "string" ? KEYCTL_VERSION : "0.0.0-dev";
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
+// Node's own util.parseArgs: a full argument library pulls in child_process at start-up, and
+// `keyctl --help` / `--list` must stay close to bare node.
+const OPTIONS = {
+  "auth-profile": { type: "string", short: "a" },
+  "target-profile": { type: "string", short: "t", multiple: true },
+  all: { type: "boolean" },
+  list: { type: "boolean", short: "l" },
+  "list-keys": { type: "boolean", short: "k" },
+  "list-all-keys": { type: "boolean" },
+  credentials: { type: "string", short: "c" },
+  user: { type: "string" },
+  "old-key": { type: "string" },
+  yes: { type: "boolean", short: "y" },
+  "dry-run": { type: "boolean" },
+  json: { type: "boolean" },
+  "mfa-code": { type: "string" },
+  "verify-timeout": { type: "string" },
+  "older-than": { type: "string" },
+  concurrency: { type: "string" },
+  finish: { type: "boolean" },
+  restore: { type: "boolean" },
+  "keep-backups": { type: "string" },
+  "no-color": { type: "boolean" },
+  version: { type: "boolean", short: "V" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
-function wholeNumber(name: string, min: number) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < min) {
-      throw new InvalidArgumentError(`${name} takes a whole number of at least ${min}.`);
-    }
-    return Number(value);
-  };
-}
+export const HELP = `Usage: keyctl [options] [profile]
 
-const EXAMPLES = `
+Rotate AWS IAM user access keys and update the shared credentials file safely.
+
+Rotation:
+  [profile], -t, --target-profile NAME  profile whose key is rotated (repeat -t for several)
+  -a, --auth-profile NAME    profile whose credentials call IAM (default: the target itself)
+  --all                      every profile of the file that holds a long-term key
+  --user NAME                IAM user name of the target (skips the lookup)
+  --old-key keep|deactivate|delete
+                             what happens to the old key once the new one works (default: keep)
+  --older-than DAYS          only keys older than DAYS (also filters -k and --list-all-keys)
+  --concurrency N            rotations at once with several targets (default: 4)
+  --verify-timeout SECONDS   how long to wait for AWS to accept a new key (default: 120)
+  --mfa-code CODE            MFA code for an auth profile with mfa_serial
+  -y, --yes                  answer yes to every confirmation (needed without a terminal)
+  --dry-run                  print the plan and change nothing
+
+Other commands:
+  -l, --list                 list the profiles of the credentials file
+  -k, --list-keys            list the IAM user's access keys (read-only)
+  --list-all-keys            list every IAM user's access keys (read-only, needs -a ADMIN)
+  --finish                   retire the old key kept in <profile>-previous
+  --restore [BACKUP]         restore the newest (or the named) backup of the credentials file
+  --keep-backups N           keep the newest N backups of the file (default: 10)
+
+General:
+  -c, --credentials PATH     credentials file (default: $AWS_SHARED_CREDENTIALS_FILE
+                             or ~/.aws/credentials)
+  --json                     print one JSON document on stdout
+  --no-color                 no colours (NO_COLOR is honoured too)
+  -V, --version              print the version
+  -h, --help                 show this help
+
 Examples:
   keyctl                        pick the auth and target profiles from a menu
   keyctl -t dev                 rotate the key of profile dev, signing in as dev
   keyctl -a admin -t alice      rotate alice's key, calling IAM as admin
   keyctl -k -t dev              show the IAM user's keys (read-only)
-  keyctl --list-all-keys -a admin
-  keyctl -t dev --old-key deactivate --yes
+  keyctl --all --older-than 80 --old-key deactivate --yes    (for cron)
+  keyctl --finish -t dev        delete dev's old key once nothing uses it
 
 Exit codes: 0 done, 1 failed and nothing changed, 2 usage error,
-            3 partly done (the message says what is left), 130 cancelled.`;
+            3 partly done (the message says what is left), 130 cancelled.
+`;
 
-function program(): Command {
-  return new Command()
-    .name("keyctl")
-    .description("Rotate AWS IAM user access keys and update the shared credentials file safely.")
-    .argument("[profile]", "profile to rotate (same as -t)")
-    .option("-a, --auth-profile <name>", "profile whose credentials call IAM (default: the target itself)")
-    .option("-t, --target-profile <name>", "profile whose key is rotated (repeat for several)", collect, [])
-    .option("--all", "rotate every profile of the file that holds a long-term key")
-    .option("-l, --list", "list the profiles of the credentials file")
-    .option("-k, --list-keys", "list the IAM user's access keys (read-only)")
-    .option("--list-all-keys", "list every IAM user's access keys (read-only, admin)")
-    .option(
-      "-c, --credentials <path>",
-      "credentials file (default: $AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials)",
-    )
-    .option("--user <name>", "IAM user name of the target (skips the lookup)")
-    .addOption(
-      new Option("--old-key <policy>", "what happens to the old key once the new one works")
-        .choices(["keep", "deactivate", "delete"])
-        .default("keep"),
-    )
-    .option("-y, --yes", "answer yes to every confirmation (needed without a terminal)")
-    .option("--dry-run", "print the plan and change nothing")
-    .option("--json", "print one JSON document on stdout")
-    .option("--mfa-code <code>", "MFA code for an auth profile with mfa_serial")
-    .option(
-      "--verify-timeout <seconds>",
-      "how long to wait for a new key to work",
-      wholeNumber("--verify-timeout", 1),
-      120,
-    )
-    .option("--older-than <days>", "only keys older than this many days", wholeNumber("--older-than", 0))
-    .option(
-      "--concurrency <n>",
-      "rotations run at once with several targets",
-      wholeNumber("--concurrency", 1),
-      4,
-    )
-    .option("--finish", "retire the old key kept in <profile>-previous")
-    .option("--restore [backup]", "restore the newest (or the named) backup of the credentials file")
-    .option(
-      "--keep-backups <n>",
-      "keep only the newest N backups of the file",
-      wholeNumber("--keep-backups", 1),
-    )
-    .option("--no-color", "no colours")
-    .version(VERSION, "-V, --version")
-    .helpOption("-h, --help", "show this help")
-    .addHelpText("after", EXAMPLES)
-    .showSuggestionAfterError(true)
-    .allowExcessArguments(false);
-}
-
-interface RawOptions {
-  authProfile?: string;
-  targetProfile: string[];
-  all?: boolean;
-  list?: boolean;
-  listKeys?: boolean;
-  listAllKeys?: boolean;
-  credentials?: string;
-  user?: string;
-  oldKey: OldKeyPolicy;
-  yes?: boolean;
-  dryRun?: boolean;
-  json?: boolean;
-  mfaCode?: string;
-  verifyTimeout: number;
-  olderThan?: number;
-  concurrency: number;
-  finish?: boolean;
-  restore?: string | true;
-  keepBackups?: number;
-  color: boolean;
+function wholeNumber(flag: string, value: string | undefined, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < min) {
+    throw new UsageError(`${flag} takes a whole number of at least ${min}.`);
+  }
+  return Number(value);
 }
 
 export type ParseOutcome = { kind: "run"; input: CliInput } | { kind: "exit"; code: number };
 
 /** Parses argv (without node and script). Help and version print and return an exit. */
 export function parseArgs(argv: readonly string[]): ParseOutcome {
-  const cmd = program();
-  cmd.exitOverride();
-  cmd.configureOutput({
-    writeOut: (s) => process.stdout.write(s),
-    writeErr: () => {},
-  });
+  let parsed: ReturnType<
+    typeof parseArgv<{ args: string[]; options: typeof OPTIONS; allowPositionals: true }>
+  >;
   try {
-    cmd.parse([...argv], { from: "user" });
+    parsed = parseArgv({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === "commander.helpDisplayed" || err.code === "commander.version") {
-        return { kind: "exit", code: 0 };
-      }
-      throw new UsageError(`${err.message.replace(/^error: /, "")} (see keyctl --help)`);
-    }
-    throw err;
+    const message = err instanceof Error ? err.message.split(". To specify")[0]! : String(err);
+    throw new UsageError(`${message.replace(/\.$/, "")} (see keyctl --help)`);
   }
-  const o = cmd.opts<RawOptions>();
-  const targets = [...o.targetProfile];
-  const positional = cmd.args[0];
-  if (positional !== undefined) targets.unshift(positional);
+  const o = parsed.values;
+  if (o.help) {
+    process.stdout.write(HELP);
+    return { kind: "exit", code: 0 };
+  }
+  if (o.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return { kind: "exit", code: 0 };
+  }
+  const positionals = [...parsed.positionals];
+  let restore: string | true | undefined;
+  if (o.restore) restore = positionals.shift() ?? true;
+  if (positionals.length > 1)
+    throw new UsageError(`Too many arguments: ${positionals.join(" ")} (see keyctl --help)`);
+  const targets = [...(positionals[0] !== undefined ? [positionals[0]] : []), ...(o["target-profile"] ?? [])];
 
-  const modes = [o.list, o.listKeys, o.listAllKeys, o.finish, o.restore !== undefined].filter(Boolean).length;
+  const oldKey = o["old-key"] ?? "keep";
+  if (oldKey !== "keep" && oldKey !== "deactivate" && oldKey !== "delete") {
+    throw new UsageError(`--old-key takes keep, deactivate or delete, not '${oldKey}'.`);
+  }
+  const modes = [o.list, o["list-keys"], o["list-all-keys"], o.finish, o.restore].filter(Boolean).length;
   if (modes > 1) {
     throw new UsageError("Choose one of --list, --list-keys, --list-all-keys, --finish and --restore.");
   }
-  if (o.mfaCode !== undefined && !/^\d{6}$/.test(o.mfaCode)) {
+  const mfaCode = o["mfa-code"];
+  if (mfaCode !== undefined && !/^\d{6}$/.test(mfaCode)) {
     throw new UsageError("--mfa-code takes the 6 digits your MFA device shows.");
   }
+  const auth = o["auth-profile"];
   let command: CommandName;
   if (o.list) command = "list";
-  else if (o.listKeys) command = "list-keys";
-  else if (o.listAllKeys) command = "list-all-keys";
+  else if (o["list-keys"]) command = "list-keys";
+  else if (o["list-all-keys"]) command = "list-all-keys";
   else if (o.finish) command = "finish";
-  else if (o.restore !== undefined) command = "restore";
-  else if (targets.length === 0 && !o.all && o.authProfile === undefined) command = "interactive";
+  else if (o.restore) command = "restore";
+  else if (targets.length === 0 && !o.all && auth === undefined) command = "interactive";
   else command = "rotate";
 
   if (o.all && targets.length > 0) throw new UsageError("Use either --all or target profiles, not both.");
-  if (command === "list-all-keys" && o.authProfile === undefined && targets.length === 0) {
+  if (command === "list-all-keys" && auth === undefined && targets.length === 0) {
     throw new UsageError("--list-all-keys needs the admin profile: keyctl --list-all-keys -a ADMIN");
   }
-
+  const olderThanDays = wholeNumber("--older-than", o["older-than"], 0);
+  const keepBackups = wholeNumber("--keep-backups", o["keep-backups"], 1);
   const input: CliInput = {
     command,
     targets,
     all: o.all === true,
-    oldKey: o.oldKey,
+    oldKey,
     yes: o.yes === true,
-    dryRun: o.dryRun === true,
+    dryRun: o["dry-run"] === true,
     json: o.json === true,
-    noColor: !o.color,
-    verifyTimeoutMs: o.verifyTimeout * 1000,
-    concurrency: o.concurrency,
+    noColor: o["no-color"] === true,
+    verifyTimeoutMs: (wholeNumber("--verify-timeout", o["verify-timeout"], 1) ?? 120) * 1000,
+    concurrency: wholeNumber("--concurrency", o.concurrency, 1) ?? 4,
     ...(o.credentials !== undefined ? { credentials: o.credentials } : {}),
-    ...(o.authProfile !== undefined ? { auth: o.authProfile } : {}),
+    ...(auth !== undefined ? { auth } : {}),
     ...(o.user !== undefined ? { user: o.user } : {}),
-    ...(o.mfaCode !== undefined ? { mfaCode: o.mfaCode } : {}),
-    ...(o.olderThan !== undefined ? { olderThanDays: o.olderThan } : {}),
-    ...(o.keepBackups !== undefined ? { keepBackups: o.keepBackups } : {}),
-    ...(o.restore !== undefined ? { restore: o.restore } : {}),
+    ...(mfaCode !== undefined ? { mfaCode } : {}),
+    ...(olderThanDays !== undefined ? { olderThanDays } : {}),
+    ...(keepBackups !== undefined ? { keepBackups } : {}),
+    ...(restore !== undefined ? { restore } : {}),
   };
   return { kind: "run", input };
 }

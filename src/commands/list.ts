@@ -24,10 +24,10 @@ export async function runList(input: CliInput, out: Output): Promise<number> {
   }
   out.note(`Profiles in ${file.path}:`);
   const width = Math.max(...profiles.map((p) => p.name.length));
-  for (const p of profiles) {
-    const kind = KIND_LABEL[p.kind];
+  const lines = profiles.map((p) => {
     const key = p.accessKeyId ? `  ${p.accessKeyId}` : "";
-    out.result(`  ${p.name.padEnd(width)}  ${kind}${key}`);
-  }
+    return `  ${p.name.padEnd(width)}  ${KIND_LABEL[p.kind]}${key}`;
+  });
+  out.result(lines.join("\n"));
   return 0;
 }

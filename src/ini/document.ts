@@ -36,17 +36,14 @@ const INLINE_COMMENT = /(^|\s)[;#]/;
 const BOM = "\uFEFF";
 
 function splitLines(text: string): RawLine[] {
+  // One native split does the scanning; the separators come back at odd indexes.
+  const parts = text.split(/(\r?\n)/);
   const lines: RawLine[] = [];
-  let start = 0;
-  while (start < text.length) {
-    const nl = text.indexOf("\n", start);
-    if (nl === -1) {
-      lines.push({ text: text.slice(start), eol: "" });
-      break;
-    }
-    const crlf = nl > start && text[nl - 1] === "\r";
-    lines.push({ text: text.slice(start, crlf ? nl - 1 : nl), eol: crlf ? "\r\n" : "\n" });
-    start = nl + 1;
+  for (let i = 0; i < parts.length; i += 2) {
+    const eol = parts[i + 1] as RawLine["eol"] | undefined;
+    const lineText = parts[i]!;
+    if (eol === undefined && lineText === "") break;
+    lines.push({ text: lineText, eol: eol ?? "" });
   }
   return lines;
 }
@@ -57,36 +54,19 @@ function contentOf(text: string): string {
   return m ? text.slice(0, m.index) : text;
 }
 
-function headerName(text: string): string | undefined {
-  const content = contentOf(text).trim();
+/** The section name of a line already cut at its inline comment, if it is a header. */
+function headerName(uncommented: string): string | undefined {
+  const content = uncommented.trim();
   if (content.length >= 2 && content.startsWith("[") && content.endsWith("]")) {
     return content.slice(1, -1);
   }
   return undefined;
 }
 
-interface ParsedEntry {
-  name: string;
-  value: string;
-  valueStart: number;
-  valueEnd: number;
-}
-
-function parseEntry(text: string): ParsedEntry | undefined {
-  const content = contentOf(text);
-  const lead = content.length - content.trimStart().length;
-  const eq = content.indexOf("=");
-  if (eq <= lead) return undefined;
-  const name = content.slice(lead, eq).trim();
-  let valueStart = eq + 1;
-  while (valueStart < content.length && /\s/.test(content[valueStart]!)) valueStart++;
-  let valueEnd = content.length;
-  while (valueEnd > valueStart && /\s/.test(content[valueEnd - 1]!)) valueEnd--;
-  return { name, value: content.slice(valueStart, valueEnd), valueStart, valueEnd };
-}
-
-function isIndented(text: string): boolean {
-  return text.length > 0 && text.trimStart() !== text;
+/** Whitespace as String.prototype.trim and the SDK's `\\s` see it. */
+function isSpace(code: number): boolean {
+  if (code === 32 || (code >= 9 && code <= 13)) return true;
+  return code > 127 && /\s/.test(String.fromCharCode(code));
 }
 
 function isBlankOrComment(text: string): boolean {
@@ -98,6 +78,8 @@ export class CredentialsDocument {
   private bom: string;
   private lines: RawLine[];
   private parsed: Section[] = [];
+  /** Sections by name, in file order: profile look-ups stay O(1) on files with thousands of them. */
+  private byName = new Map<string, Section[]>();
 
   private constructor(bom: string, lines: RawLine[]) {
     this.bom = bom;
@@ -133,15 +115,15 @@ export class CredentialsDocument {
 
   /** Section names in file order, each once. */
   profileNames(): string[] {
-    return [...new Set(this.parsed.map((s) => s.name))];
+    return [...this.byName.keys()];
   }
 
   sectionsNamed(name: string): Section[] {
-    return this.parsed.filter((s) => s.name === name);
+    return [...(this.byName.get(name) ?? [])];
   }
 
   has(name: string): boolean {
-    return this.parsed.some((s) => s.name === name);
+    return this.byName.has(name);
   }
 
   /** The profile's settings as the SDK sees them: sections merged, later values win. */
@@ -278,37 +260,60 @@ export class CredentialsDocument {
   }
 
   private analyze(): void {
+    // Hot on files with thousands of profiles (keyctl --list must start nearly as fast as bare
+    // node), so lines are classified with character codes rather than trims and regexes.
     const sections: Section[] = [];
     let current: { name: string; headerLine: number; lastContentLine: number; entries: Entry[] } | undefined;
     let subSection: string | undefined;
-    this.lines.forEach((line, index) => {
-      const { text } = line;
-      const header = headerName(text);
-      if (header !== undefined) {
-        if (current) sections.push(current);
-        current = { name: header, headerLine: index, lastContentLine: index, entries: [] };
-        subSection = undefined;
-        return;
+    const lines = this.lines;
+    for (let index = 0; index < lines.length; index++) {
+      const text = lines[index]!.text;
+      const n = text.length;
+      let lead = 0;
+      while (lead < n && isSpace(text.charCodeAt(lead))) lead++;
+      if (lead === n) continue;
+      const first = text.charCodeAt(lead);
+      if (first === 35 || first === 59) continue; // # or ; : a whole-line comment
+      const content = text.includes("#") || text.includes(";") ? contentOf(text) : text;
+      if (first === 91) {
+        const header = headerName(content);
+        if (header !== undefined) {
+          if (current) sections.push(current);
+          current = { name: header, headerLine: index, lastContentLine: index, entries: [] };
+          subSection = undefined;
+          continue;
+        }
       }
-      if (!current || isBlankOrComment(text)) return;
+      if (!current) continue;
       current.lastContentLine = index;
-      const parsed = parseEntry(text);
-      if (!parsed) return;
-      if (parsed.value === "") {
-        subSection = parsed.name;
-        return;
+      const eq = content.indexOf("=");
+      if (eq <= lead) continue;
+      const name = content.slice(lead, eq).trim();
+      let valueStart = eq + 1;
+      while (valueStart < content.length && isSpace(content.charCodeAt(valueStart))) valueStart++;
+      let valueEnd = content.length;
+      while (valueEnd > valueStart && isSpace(content.charCodeAt(valueEnd - 1))) valueEnd--;
+      if (valueStart === valueEnd) {
+        subSection = name;
+        continue;
       }
-      if (subSection !== undefined && !isIndented(text)) subSection = undefined;
+      if (subSection !== undefined && lead === 0) subSection = undefined;
       current.entries.push({
-        key: subSection !== undefined ? `${subSection}.${parsed.name}` : parsed.name,
-        value: parsed.value,
+        key: subSection !== undefined ? `${subSection}.${name}` : name,
+        value: content.slice(valueStart, valueEnd),
         line: index,
-        valueStart: parsed.valueStart,
-        valueEnd: parsed.valueEnd,
+        valueStart,
+        valueEnd,
       });
-    });
+    }
     if (current) sections.push(current);
     this.parsed = sections;
+    this.byName = new Map();
+    for (const s of sections) {
+      const list = this.byName.get(s.name);
+      if (list) list.push(s);
+      else this.byName.set(s.name, [s]);
+    }
   }
 }
 
