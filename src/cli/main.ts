@@ -39,6 +39,14 @@ function report(err: unknown): number {
   return ExitCode.failed;
 }
 
+// A closed pipe (keyctl -k | head) must not kill a rotation half-way: output is best effort, the
+// work and the exit code are not.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+  });
+}
+
 process.on("SIGINT", () => {
   process.stderr.write("\nkeyctl: cancelled.\n");
   process.exit(ExitCode.cancelled);
