@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { type FileHandle, open, rename, stat, unlink } from "node:fs/promises";
+import { type FileHandle, link, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { errnoCode } from "../errors.js";
 
 // Written by hand rather than with write-file-atomic: that package opens its temp file without
 // O_EXCL, never fsyncs the directory (so a crash right after rename can lose the new name), and
@@ -32,7 +33,7 @@ export async function replaceFileAtomic(
   beforeRename?: () => Promise<void>,
 ): Promise<void> {
   const dir = dirname(target);
-  const tmp = join(dir, `.${basename(target)}.keyctl-${process.pid}-${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = tempPathFor(target);
   const owner = await stat(target).catch(() => undefined);
   let handle: FileHandle | undefined;
   let created = false;
@@ -57,8 +58,42 @@ export async function replaceFileAtomic(
   await fsyncDir(dir);
 }
 
-/** Creates a new private file that must not exist yet (backups, recovery files), fsynced. */
+/**
+ * Creates a new private file that must not exist yet (backups, recovery files), fsynced. It is written
+ * under a temp name and hard-linked into place: link() refuses an existing name just as O_EXCL does,
+ * and a crash leaves either no file or the complete one, never a truncated backup that a later
+ * restore would pick up.
+ */
 export async function writeNewPrivateFile(path: string, data: Uint8Array): Promise<void> {
+  const tmp = tempPathFor(path);
+  let handle: FileHandle | undefined = await open(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+    PRIVATE,
+  );
+  try {
+    await handle.chmod(PRIVATE);
+    await handle.writeFile(data);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    try {
+      await link(tmp, path);
+    } catch (err) {
+      if (!NO_HARD_LINKS.has(errnoCode(err) ?? "")) throw err;
+      await writeExclusive(path, data);
+    }
+  } finally {
+    await handle?.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+  }
+  await fsyncDir(dirname(path));
+}
+
+// What link() answers on file systems without hard links (FAT, some FUSE and network mounts).
+const NO_HARD_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EMLINK"]);
+
+async function writeExclusive(path: string, data: Uint8Array): Promise<void> {
   const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, PRIVATE);
   try {
     await handle.chmod(PRIVATE);
@@ -70,5 +105,53 @@ export async function writeNewPrivateFile(path: string, data: Uint8Array): Promi
     throw err;
   }
   await handle.close();
-  await fsyncDir(dirname(path));
+}
+
+function tempPathFor(path: string): string {
+  return join(
+    dirname(path),
+    `.${basename(path)}.keyctl-${process.pid}-${randomBytes(6).toString("hex")}.tmp`,
+  );
+}
+
+/**
+ * Removes the temp files a killed keyctl left next to `path` (for the file itself and for its
+ * backups): names this module makes, whose process is gone. A SIGKILL cannot clean up after itself,
+ * and each such file holds a full copy of the credentials. Call only while holding the file's lock,
+ * so no live writer of `path` can be mid-write; best effort. Returns the removed paths.
+ */
+export async function removeStaleTemps(path: string): Promise<string[]> {
+  const dir = dirname(path);
+  const base = basename(path).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const pattern = new RegExp(
+    `^\\.${base}(?:\\.backup\\.\\d{8}_\\d{6}(?:_\\d+)?)?\\.keyctl-(\\d+)-[0-9a-f]{12}\\.tmp$`,
+  );
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = pattern.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    try {
+      await unlink(join(dir, name));
+      removed.push(join(dir, name));
+    } catch {
+      // Gone already, or not ours to remove.
+    }
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === "EPERM";
+  }
 }

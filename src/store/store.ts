@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import lockfile from "proper-lockfile";
 import { errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { CredentialsDocument } from "../ini/document.js";
-import { replaceFileAtomic, writeNewPrivateFile } from "./atomic.js";
+import { removeStaleTemps, replaceFileAtomic, writeNewPrivateFile } from "./atomic.js";
 
 export interface CredentialsFile {
   /** The path the user named (may be a symlink). */
@@ -42,7 +42,9 @@ export interface LockedStore {
   backup(): Promise<string | undefined>;
 }
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a byte order mark in the text: the document prints it back, the backup and the
+// "changed under us" check compare exact bytes (without it a file with a BOM could never be updated).
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 export function missingFileMessage(path: string): string {
   return `No credentials file at ${path}. Point keyctl at yours with --credentials PATH (or AWS_SHARED_CREDENTIALS_FILE), or create one with 'aws configure'.`;
@@ -97,15 +99,8 @@ export class CredentialsStore {
     let compromised: Error | undefined;
     let release: () => Promise<void>;
     try {
-      release = await lockfile.lock(realPath, {
-        realpath: false,
-        lockfilePath: `${realPath}.lock`,
-        stale: this.staleLockMs,
-        update: Math.max(1_000, Math.floor(this.staleLockMs / 3)),
-        retries: { retries: Math.ceil(this.lockWaitMs / 250), factor: 1.3, minTimeout: 25, maxTimeout: 250 },
-        onCompromised: (err) => {
-          compromised = err;
-        },
+      release = await this.acquire(realPath, (err) => {
+        compromised = err;
       });
     } catch (err) {
       if (errnoCode(err) === "ELOCKED") {
@@ -134,17 +129,48 @@ export class CredentialsStore {
     }
   }
 
+  /**
+   * Takes the lock, waiting up to lockWaitMs while another process holds it. Only a held lock is
+   * waited for: proper-lockfile's own retries would retry any error, so a read-only file system or a
+   * denied mkdir kept the user waiting for the whole lockWaitMs before saying so.
+   */
+  private async acquire(realPath: string, onCompromised: (err: Error) => void): Promise<() => Promise<void>> {
+    const deadline = Date.now() + this.lockWaitMs;
+    let delay = 25;
+    for (;;) {
+      try {
+        return await lockfile.lock(realPath, {
+          realpath: false,
+          lockfilePath: `${realPath}.lock`,
+          stale: this.staleLockMs,
+          update: Math.max(1_000, Math.floor(this.staleLockMs / 3)),
+          retries: 0,
+          onCompromised,
+        });
+      } catch (err) {
+        const remaining = deadline - Date.now();
+        if (errnoCode(err) !== "ELOCKED" || remaining <= 0) throw err;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(delay, remaining)));
+        delay = Math.min(250, Math.ceil(delay * 1.3));
+      }
+    }
+  }
+
   private async commitLocked<T>(edit: Edit<T>): Promise<CommitResult<T>> {
     // A writer that ignores our lock (the AWS CLI, an editor) may change the file while we prepare
     // ours; the last check sits right before the rename, and the edit is re-applied on its text.
+    let madeBackup: string | undefined;
     for (let attempt = 0; ; attempt++) {
       const current = await this.read();
+      if (attempt === 0) await this.removeCrashLeftovers(current.realPath);
       const doc = CredentialsDocument.parse(current.text);
       const value = edit(doc, current);
       const next = doc.toString();
       const tightenedFrom = (current.mode & 0o077) !== 0 ? current.mode : undefined;
       if (next === current.text && tightenedFrom === undefined) return { value, changed: false };
-      const backupPath = await this.ensureBackup(current);
+      // A retry after a concurrent change must still report the backup the first attempt made.
+      madeBackup ??= await this.ensureBackup(current);
+      const backupPath = madeBackup;
       try {
         await replaceFileAtomic(current.realPath, Buffer.from(next, "utf8"), async () => {
           const now = await readFile(current.realPath).catch(() => undefined);
@@ -166,6 +192,12 @@ export class CredentialsStore {
         ...(tightenedFrom !== undefined ? { tightenedFrom } : {}),
       };
     }
+  }
+
+  /** Temp files of writers that were killed mid-write (we hold the lock, so none is live). */
+  private async removeCrashLeftovers(realPath: string): Promise<void> {
+    await removeStaleTemps(realPath).catch(() => []);
+    if (this.path !== realPath) await removeStaleTemps(this.path).catch(() => []);
   }
 
   private async ensureBackup(current: CredentialsFile): Promise<string | undefined> {
