@@ -46,12 +46,12 @@ export function fileErrorMessage(err: unknown, action: string, path: string): st
     case "EDQUOT":
       return `No space left on the device while ${action} ${path}; free some space and run keyctl again.`;
     case "EROFS":
-      return `Cannot ${action.replace(/ing$/, "e")} ${path}: the file system is read-only; remount it read-write or use --credentials to point elsewhere.`;
+      return `${path} is on a read-only file system (while ${action} it); remount it read-write or use --credentials to point elsewhere.`;
     case "EPERM":
     case "EACCES":
       return `Permission denied while ${action} ${path}; check its owner, mode and attributes (lsattr: an immutable 'i' flag blocks writes) and run again.`;
     case "ENOENT":
-      return `Cannot ${action.replace(/ing$/, "e")} ${path}: the directory does not exist.`;
+      return `The directory of ${path} does not exist (while ${action} it); create it or use --credentials to point elsewhere.`;
     case "EISDIR":
       return `${path} is a directory, not a credentials file; use --credentials to name the file.`;
     default: {

@@ -1,4 +1,5 @@
 import { ExitCode, KeyctlError } from "../errors.js";
+import { installInterruptHandlers } from "../util/interrupt.js";
 import { parseArgs } from "./args.js";
 import { createOutput } from "./output.js";
 
@@ -47,10 +48,7 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-process.on("SIGINT", () => {
-  process.stderr.write("\nkeyctl: cancelled.\n");
-  process.exit(ExitCode.cancelled);
-});
+installInterruptHandlers();
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -1,8 +1,8 @@
 import { readFile, realpath, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import lockfile from "proper-lockfile";
 import { errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { CredentialsDocument } from "../ini/document.js";
+import { shielded } from "../util/interrupt.js";
 import { removeStaleTemps, replaceFileAtomic, writeNewPrivateFile } from "./atomic.js";
 
 export interface CredentialsFile {
@@ -96,6 +96,16 @@ export class CredentialsStore {
   /** Runs `fn` holding the cross-process lock of this credentials file. */
   async withLock<T>(fn: (locked: LockedStore) => Promise<T>): Promise<T> {
     const realPath = await this.resolve();
+    // Rotations of one process queue here, so only one of them at a time contends for the file lock.
+    const leave = await inProcessTurn(realPath);
+    try {
+      return await shielded(() => this.withFileLock(realPath, fn));
+    } finally {
+      leave();
+    }
+  }
+
+  private async withFileLock<T>(realPath: string, fn: (locked: LockedStore) => Promise<T>): Promise<T> {
     let compromised: Error | undefined;
     let release: () => Promise<void>;
     try {
@@ -135,6 +145,8 @@ export class CredentialsStore {
    * denied mkdir kept the user waiting for the whole lockWaitMs before saying so.
    */
   private async acquire(realPath: string, onCompromised: (err: Error) => void): Promise<() => Promise<void>> {
+    // Loaded on first use: read-only commands never pay for it (or for the graceful-fs it brings).
+    const { default: lockfile } = await import("proper-lockfile");
     const deadline = Date.now() + this.lockWaitMs;
     let delay = 25;
     for (;;) {
@@ -235,6 +247,24 @@ export class CredentialsStore {
 }
 
 class ConcurrentChange extends Error {}
+
+const turns = new Map<string, Promise<void>>();
+
+/** An in-process mutex per file: resolves when it is the caller's turn; call the result to leave. */
+async function inProcessTurn(key: string): Promise<() => void> {
+  const previous = turns.get(key) ?? Promise.resolve();
+  let leave!: () => void;
+  const mine = new Promise<void>((resolve) => {
+    leave = resolve;
+  });
+  const tail = previous.then(() => mine);
+  turns.set(key, tail);
+  await previous;
+  return () => {
+    leave();
+    if (turns.get(key) === tail) turns.delete(key);
+  };
+}
 
 function pad(n: number, width = 2): string {
   return String(n).padStart(width, "0");
