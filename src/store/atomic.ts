@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { type FileHandle, link, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
@@ -7,6 +6,14 @@ import { errnoCode } from "../errors.js";
 // Written by hand rather than with write-file-atomic: that package opens its temp file without
 // O_EXCL, never fsyncs the directory (so a crash right after rename can lose the new name), and
 // its current major needs Node 22.
+
+let counter = 0;
+
+/** Unique within the process; O_EXCL guards against anything else. node:crypto costs start-up. */
+function uniqueSuffix(): string {
+  counter += 1;
+  return `${Date.now().toString(36)}${counter.toString(36)}${Math.floor(Math.random() * 2 ** 32).toString(36)}`;
+}
 
 const PRIVATE = 0o600;
 
@@ -108,10 +115,7 @@ async function writeExclusive(path: string, data: Uint8Array): Promise<void> {
 }
 
 function tempPathFor(path: string): string {
-  return join(
-    dirname(path),
-    `.${basename(path)}.keyctl-${process.pid}-${randomBytes(6).toString("hex")}.tmp`,
-  );
+  return join(dirname(path), `.${basename(path)}.keyctl-${process.pid}-${uniqueSuffix()}.tmp`);
 }
 
 /**
@@ -124,7 +128,7 @@ export async function removeStaleTemps(path: string): Promise<string[]> {
   const dir = dirname(path);
   const base = basename(path).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const pattern = new RegExp(
-    `^\\.${base}(?:\\.backup\\.\\d{8}_\\d{6}(?:_\\d+)?)?\\.keyctl-(\\d+)-[0-9a-f]{12}\\.tmp$`,
+    `^\\.${base}(?:\\.backup\\.\\d{8}_\\d{6}(?:_\\d+)?)?\\.keyctl-(\\d+)-[0-9a-z]+\\.tmp$`,
   );
   let names: string[];
   try {
