@@ -1,0 +1,118 @@
+import { describe, expect, it } from "vitest";
+import { planRotation, readTarget, rotationEdit } from "../../../src/engine/plan.js";
+import type { AccessKey } from "../../../src/engine/ports.js";
+import { KeyctlError } from "../../../src/errors.js";
+import { CredentialsDocument } from "../../../src/ini/document.js";
+
+const day = (n: number) => new Date(Date.UTC(2026, 0, n));
+const key = (id: string, created: number, status: AccessKey["status"] = "Active"): AccessKey => ({
+  accessKeyId: id,
+  status,
+  createDate: day(created),
+});
+
+function file(text: string) {
+  return CredentialsDocument.parse(text);
+}
+
+const BASE = "[dev]\naws_access_key_id = AKIAOLD\naws_secret_access_key = s1\nregion = eu-west-1\n";
+
+describe("readTarget", () => {
+  it("refuses temporary credentials, missing keys, duplicate sections and unknown profiles", () => {
+    expect(() =>
+      readTarget(file("[t]\naws_access_key_id = ASIAX\naws_secret_access_key = s\n"), "t", "F"),
+    ).toThrow(/temporary credentials/);
+    expect(() =>
+      readTarget(
+        file("[t]\naws_access_key_id = AKIAX\naws_secret_access_key = s\naws_session_token = z\n"),
+        "t",
+        "F",
+      ),
+    ).toThrow(/temporary credentials/);
+    expect(() => readTarget(file("[t]\nregion = x\n"), "t", "F")).toThrow(/no aws_access_key_id/);
+    expect(() => readTarget(file(`${BASE}${BASE}`), "dev", "F")).toThrow(/more than once/);
+    expect(() => readTarget(file(BASE), "nope", "F")).toThrow(/not in F/);
+  });
+
+  it("finds the -previous key and the profiles sharing the key", () => {
+    const t = readTarget(
+      file(
+        `${BASE}[dev-previous]\naws_access_key_id = AKIAPREV\n[ci]\naws_access_key_id = AKIAOLD\naws_secret_access_key = s1\n`,
+      ),
+      "dev",
+      "F",
+    );
+    expect(t.previousKeyId).toBe("AKIAPREV");
+    expect(t.sharedWith).toEqual(["ci"]);
+    expect(t.key).toEqual({ accessKeyId: "AKIAOLD", secretAccessKey: "s1" });
+  });
+});
+
+describe("planRotation at IAM's 2-key limit", () => {
+  const plan = (text: string, keys: AccessKey[], authKeyId?: string) =>
+    planRotation({
+      target: readTarget(file(text), "dev", "F"),
+      userName: "dev",
+      account: "1",
+      keys,
+      oldKeyPolicy: "keep",
+      ...(authKeyId ? { authKeyId } : {}),
+    });
+
+  it("needs nothing deleted below the limit", () => {
+    expect(plan(BASE, [key("AKIAOLD", 1)]).deleteFirst).toBeUndefined();
+  });
+
+  it("deletes the -previous key without asking", () => {
+    const p = plan(`${BASE}[dev-previous]\naws_access_key_id = AKIAPREV\n`, [
+      key("AKIAPREV", 1),
+      key("AKIAOLD", 2),
+    ]);
+    expect(p.deleteFirst).toMatchObject({ key: { accessKeyId: "AKIAPREV" }, reason: "previous" });
+  });
+
+  it("never picks the key in use, even when it is the oldest", () => {
+    const p = plan(BASE, [key("AKIAOLD", 1), key("AKIANEWER", 5)]);
+    expect(p.deleteFirst).toMatchObject({ key: { accessKeyId: "AKIANEWER" }, reason: "other" });
+  });
+
+  it("refuses when the other key signs as the auth profile", () => {
+    expect(() => plan(BASE, [key("AKIAOLD", 1), key("AKIAAUTH", 2)], "AKIAAUTH")).toThrow(/both are in use/);
+  });
+
+  it("refuses when another profile of the file holds the other key", () => {
+    const text = `${BASE}[laptop2]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = s\n`;
+    expect(() => plan(text, [key("AKIAOLD", 1), key("AKIAOTHER", 2)])).toThrow(/used by profile laptop2/);
+  });
+
+  it("refuses a key IAM does not list for the user", () => {
+    expect(() => plan(BASE, [key("AKIASOMETHINGELSE", 1)])).toThrow(KeyctlError);
+  });
+});
+
+describe("rotationEdit", () => {
+  const newKey = { accessKeyId: "AKIANEW", secretAccessKey: "s2" };
+
+  it("moves the old settings to -previous and changes only the two values", () => {
+    const doc = file(`# top\n${BASE}\n; tail\n[ci]\naws_access_key_id=AKIAOLD\naws_secret_access_key=s1\n`);
+    const updated = rotationEdit("dev", "AKIAOLD", newKey, ["ci"])(doc);
+    expect(updated).toEqual(["ci"]);
+    expect(doc.toString()).toBe(
+      "# top\n[dev]\naws_access_key_id = AKIANEW\naws_secret_access_key = s2\nregion = eu-west-1\n\n; tail\n[ci]\naws_access_key_id=AKIANEW\naws_secret_access_key=s2\n\n[dev-previous]\naws_access_key_id = AKIAOLD\naws_secret_access_key = s1\nregion = eu-west-1\n",
+    );
+  });
+
+  it("refuses when the profile's key changed since the plan", () => {
+    const doc = file(BASE.replace("AKIAOLD", "AKIASOMEONEELSE"));
+    expect(() => rotationEdit("dev", "AKIAOLD", newKey, [])(doc)).toThrow(/changed while keyctl/);
+  });
+
+  it("replaces an existing -previous in place", () => {
+    const doc = file(
+      `${BASE}\n[dev-previous]\naws_access_key_id = AKIAPREV\naws_secret_access_key = s0\n\n# after\n`,
+    );
+    rotationEdit("dev", "AKIAOLD", newKey, [])(doc);
+    expect(doc.get("dev-previous", "aws_access_key_id")).toBe("AKIAOLD");
+    expect(doc.toString().endsWith("region = eu-west-1\n\n# after\n")).toBe(true);
+  });
+});

@@ -1,0 +1,307 @@
+// The rotation's steps and their compensations, with IAM and STS in memory and the real store on a
+// temporary directory. The file-write failures are real (chattr +i), not simulated.
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  type AccessKey,
+  type AuthSession,
+  AwsCallError,
+  type CallerIdentity,
+  type Clock,
+  type IamPort,
+  type NewAccessKey,
+  type StaticCredentials,
+  type StsPort,
+} from "../../../src/engine/ports.js";
+import { type RotationEvent, type RotationRequest, rotate } from "../../../src/engine/rotate.js";
+import { KeyctlError } from "../../../src/errors.js";
+import { CredentialsDocument } from "../../../src/ini/document.js";
+import { Journal } from "../../../src/store/journal.js";
+import { CredentialsStore } from "../../../src/store/store.js";
+
+interface FakeKey extends AccessKey {
+  secret: string;
+  user: string;
+}
+
+/** A tiny IAM: keys per user, programmable failures, and a log of every call. */
+class World {
+  keys: FakeKey[] = [];
+  log: string[] = [];
+  failures = new Map<string, AwsCallError>();
+  /** When set, CreateAccessKey creates the key and then loses the answer. */
+  loseCreateAnswer = false;
+  /** Called before every IAM call, to observe the disk at that moment. */
+  onCall: (op: string) => Promise<void> = async () => {};
+  clockMs = Date.UTC(2026, 10, 29);
+  /** Keys refused by STS until this time (IAM's propagation delay). */
+  propagatingUntil = new Map<string, number>();
+  private n = 0;
+
+  addKey(user: string): StaticCredentials {
+    const k = this.mint(user);
+    return { accessKeyId: k.accessKeyId, secretAccessKey: k.secret };
+  }
+
+  private mint(user: string): FakeKey {
+    this.n += 1;
+    const k: FakeKey = {
+      accessKeyId: `AKIA${user.toUpperCase()}${String(this.n).padStart(4, "0")}`,
+      secret: `secret-${this.n}`,
+      status: "Active",
+      createDate: new Date(this.clockMs),
+      user,
+    };
+    this.keys.push(k);
+    return k;
+  }
+
+  private async enter(op: string): Promise<void> {
+    await this.onCall(op);
+    this.log.push(op);
+    const fail = this.failures.get(op);
+    if (fail) throw fail;
+  }
+
+  iam(): IamPort {
+    return {
+      listAccessKeys: async (user) => {
+        await this.enter("ListAccessKeys");
+        return this.keys
+          .filter((k) => k.user === user)
+          .map(({ accessKeyId, status, createDate }) => ({ accessKeyId, status, createDate }));
+      },
+      createAccessKey: async (user): Promise<NewAccessKey> => {
+        await this.enter("CreateAccessKey");
+        const k = this.mint(user);
+        if (this.loseCreateAnswer)
+          throw new AwsCallError("Network", "CreateAccessKey", "socket hang up", true);
+        return {
+          accessKeyId: k.accessKeyId,
+          secretAccessKey: k.secret,
+          status: k.status,
+          createDate: k.createDate,
+          userName: user,
+        };
+      },
+      updateAccessKey: async (_user, id, status) => {
+        await this.enter("UpdateAccessKey");
+        const k = this.keys.find((x) => x.accessKeyId === id);
+        if (k) k.status = status;
+      },
+      deleteAccessKey: async (_user, id) => {
+        await this.enter("DeleteAccessKey");
+        this.keys = this.keys.filter((x) => x.accessKeyId !== id);
+      },
+      getAccessKeyLastUsed: async () => ({}),
+      listUsers: async () =>
+        [...new Set(this.keys.map((k) => k.user))].map((u) => ({
+          userName: u,
+          arn: `arn:aws:iam::111:user/${u}`,
+        })),
+    };
+  }
+
+  sts(): StsPort {
+    return {
+      callerIdentity: async (creds): Promise<CallerIdentity> => {
+        await this.enter("GetCallerIdentity");
+        const k = this.keys.find((x) => x.accessKeyId === creds.accessKeyId);
+        const until = this.propagatingUntil.get(creds.accessKeyId) ?? 0;
+        if (!k || k.status !== "Active" || this.clockMs < until) {
+          throw new AwsCallError(
+            "InvalidClientTokenId",
+            "GetCallerIdentity",
+            "The security token included in the request is invalid.",
+          );
+        }
+        if (k.secret !== creds.secretAccessKey)
+          throw new AwsCallError("SignatureDoesNotMatch", "GetCallerIdentity", "bad");
+        return { arn: `arn:aws:iam::111:user/${k.user}`, account: "111", userId: "AIDA" };
+      },
+    };
+  }
+
+  clock(): Clock {
+    return {
+      now: () => this.clockMs,
+      sleep: async (ms) => {
+        this.clockMs += ms;
+      },
+    };
+  }
+}
+
+const immutable: string[] = [];
+afterEach(() => {
+  for (const p of immutable.splice(0)) execFileSync("chattr", ["-i", p]);
+});
+
+async function setup(world: World) {
+  const dir = await mkdtemp(join(tmpdir(), "keyctl-steps-"));
+  const path = join(dir, "credentials");
+  const key = world.addKey("dev");
+  const text = `# mine\n[dev]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`;
+  await writeFile(path, text, { mode: 0o600 });
+  const store = new CredentialsStore(path);
+  const events: RotationEvent[] = [];
+  const auth: AuthSession = {
+    profile: "dev",
+    iam: world.iam(),
+    identity: async () => ({ arn: "arn:aws:iam::111:user/dev", account: "111", userId: "AIDA" }),
+    signingKeyId: key.accessKeyId,
+  };
+  const deps = {
+    store,
+    journal: new Journal(path),
+    auth,
+    sts: world.sts(),
+    clock: world.clock(),
+    confirm: async () => false,
+    events: (e: RotationEvent) => events.push(e),
+  };
+  const request: RotationRequest = {
+    profile: "dev",
+    oldKeyPolicy: "keep",
+    yes: false,
+    dryRun: false,
+    verifyTimeoutMs: 120_000,
+  };
+  return { dir, path, key, text, store, deps, events, request };
+}
+
+async function heldKeys(path: string): Promise<Set<string | undefined>> {
+  const doc = CredentialsDocument.parse(await readFile(path, "utf8"));
+  return new Set(doc.profileNames().map((p) => doc.get(p, "aws_access_key_id")));
+}
+
+describe("rotation steps", () => {
+  it("writes the new secret to disk before any other call once CreateAccessKey answered", async () => {
+    const world = new World();
+    const s = await setup(world);
+    let created: string | undefined;
+    world.onCall = async () => {
+      if (created) expect((await heldKeys(s.path)).has(created)).toBe(true);
+    };
+    const iam = s.deps.auth.iam;
+    const create = iam.createAccessKey.bind(iam);
+    iam.createAccessKey = async (u) => {
+      const k = await create(u);
+      created = k.accessKeyId;
+      return k;
+    };
+    const result = await rotate(s.request, s.deps);
+    expect(result.status).toBe("done");
+    expect(world.log.slice(world.log.indexOf("CreateAccessKey") + 1)).toEqual(["GetCallerIdentity"]);
+  });
+
+  it("a failed write deletes the new key again: IAM and the file are as before", async () => {
+    const world = new World();
+    const s = await setup(world);
+    execFileSync("chattr", ["+i", s.path]);
+    immutable.push(s.path);
+    const err = await rotate(s.request, s.deps).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KeyctlError);
+    expect((err as KeyctlError).exitCode).toBe(1);
+    expect((err as KeyctlError).message).toMatch(/new key was deleted again; nothing was changed/);
+    expect(world.keys.map((k) => k.accessKeyId)).toEqual([s.key.accessKeyId]);
+    expect(await readFile(s.path, "utf8")).toBe(s.text);
+    expect(await new Journal(s.path).entries()).toEqual({});
+  });
+
+  it("when the new key can neither be written nor deleted, its secret goes to a 0600 recovery file", async () => {
+    const world = new World();
+    const s = await setup(world);
+    execFileSync("chattr", ["+i", s.path]);
+    immutable.push(s.path);
+    world.failures.set("DeleteAccessKey", new AwsCallError("AccessDenied", "DeleteAccessKey", "no"));
+    const err = (await rotate(s.request, s.deps).catch((e: unknown) => e)) as KeyctlError;
+    expect(err.exitCode).toBe(3);
+    const created = world.keys.find((k) => k.accessKeyId !== s.key.accessKeyId)!;
+    expect(err.message).not.toContain(created.secret);
+    const recovery = (await readdir(s.dir)).find((f) => f.startsWith("keyctl-recovery."));
+    expect(recovery, err.message).toBeDefined();
+    const path = join(s.dir, recovery!);
+    expect(err.message).toContain(path);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect(await readFile(path, "utf8")).toContain(created.secret);
+  });
+
+  it("a CreateAccessKey whose answer was lost: the key IAM made anyway is found and deleted", async () => {
+    const world = new World();
+    const s = await setup(world);
+    world.loseCreateAnswer = true;
+    const err = (await rotate(s.request, s.deps).catch((e: unknown) => e)) as KeyctlError;
+    expect(err.exitCode).toBe(1);
+    expect(world.keys.map((k) => k.accessKeyId)).toEqual([s.key.accessKeyId]);
+    expect(await readFile(s.path, "utf8")).toBe(s.text);
+  });
+
+  it("a run that died after CreateAccessKey is cleaned up by the next run, which says so", async () => {
+    const world = new World();
+    const s = await setup(world);
+    await new Journal(s.path).put({
+      profile: "dev",
+      userName: "dev",
+      account: "111",
+      keysBefore: [s.key.accessKeyId],
+      startedAt: new Date().toISOString(),
+      pid: 999_999_999,
+    });
+    world.addKey("dev"); // the key the dead run created; its secret never reached the file
+    const result = await rotate(s.request, s.deps);
+    expect(result.status).toBe("done");
+    expect(result.recoveredKeys).toHaveLength(1);
+    expect(s.events.some((e) => e.type === "note" && /interrupted keyctl run/.test(e.message))).toBe(true);
+    const held = await heldKeys(s.path);
+    for (const k of world.keys) expect(held.has(k.accessKeyId)).toBe(true);
+  });
+
+  it("waits for a propagating key with backoff and succeeds", async () => {
+    const world = new World();
+    const s = await setup(world);
+    const iam = s.deps.auth.iam;
+    const create = iam.createAccessKey.bind(iam);
+    iam.createAccessKey = async (u) => {
+      const k = await create(u);
+      world.propagatingUntil.set(k.accessKeyId, world.clockMs + 8_000);
+      return k;
+    };
+    const result = await rotate(s.request, s.deps);
+    expect(result.status).toBe("done");
+    expect(result.verifiedAfterMs).toBeGreaterThanOrEqual(8_000);
+    expect(world.log.filter((op) => op === "GetCallerIdentity").length).toBeGreaterThan(3);
+  });
+
+  it("past the verification bound: exit 3, the old key untouched and kept in -previous", async () => {
+    const world = new World();
+    const s = await setup(world);
+    const iam = s.deps.auth.iam;
+    const create = iam.createAccessKey.bind(iam);
+    iam.createAccessKey = async (u) => {
+      const k = await create(u);
+      world.propagatingUntil.set(k.accessKeyId, Number.POSITIVE_INFINITY);
+      return k;
+    };
+    const result = await rotate({ ...s.request, oldKeyPolicy: "delete", verifyTimeoutMs: 10_000 }, s.deps);
+    expect(result.status).toBe("partial");
+    expect(result.exitCode).toBe(3);
+    expect(world.log).not.toContain("UpdateAccessKey");
+    expect(world.keys.find((k) => k.accessKeyId === s.key.accessKeyId)?.status).toBe("Active");
+    const doc = CredentialsDocument.parse(await readFile(s.path, "utf8"));
+    expect(doc.get("dev-previous", "aws_access_key_id")).toBe(s.key.accessKeyId);
+  });
+
+  it("--old-key deactivate only after the new key is proven", async () => {
+    const world = new World();
+    const s = await setup(world);
+    const result = await rotate({ ...s.request, oldKeyPolicy: "deactivate" }, s.deps);
+    expect(result.oldKey).toBe("deactivated");
+    const verify = world.log.lastIndexOf("GetCallerIdentity");
+    expect(world.log.indexOf("UpdateAccessKey")).toBeGreaterThan(verify);
+    expect(world.keys.find((k) => k.accessKeyId === s.key.accessKeyId)?.status).toBe("Inactive");
+  });
+});
