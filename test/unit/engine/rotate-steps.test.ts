@@ -22,7 +22,10 @@ import { CredentialsDocument } from "../../../src/ini/document.js";
 import { Journal } from "../../../src/store/journal.js";
 import { CredentialsStore } from "../../../src/store/store.js";
 
-interface FakeKey extends AccessKey {
+interface FakeKey {
+  accessKeyId: string;
+  status: AccessKey["status"];
+  createDate: Date;
   secret: string;
   user: string;
 }
@@ -111,7 +114,7 @@ class World {
         await this.enter("GetCallerIdentity");
         const k = this.keys.find((x) => x.accessKeyId === creds.accessKeyId);
         const until = this.propagatingUntil.get(creds.accessKeyId) ?? 0;
-        if (!k || k.status !== "Active" || this.clockMs < until) {
+        if (k?.status !== "Active" || this.clockMs < until) {
           throw new AwsCallError(
             "InvalidClientTokenId",
             "GetCallerIdentity",
