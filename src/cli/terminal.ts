@@ -1,4 +1,4 @@
-import { createInterface } from "node:readline/promises";
+import { createInterface, type Interface } from "node:readline";
 import { CancelledError, UsageError } from "../errors.js";
 
 /** Questions to the person at the terminal. Every question has a flag that answers it instead. */
@@ -8,24 +8,57 @@ export interface Terminal {
   ask(question: string, flag: string): Promise<string>;
   /** Numbered choice; `q` quits. Returns the chosen item. */
   choose(title: string, items: readonly string[]): Promise<string>;
+  /** Releases the terminal so the process can end. */
+  close(): void;
 }
 
 export function createTerminal(options: { yes: boolean }): Terminal {
   const canPrompt = process.stdin.isTTY === true && process.stderr.isTTY === true;
 
-  async function line(question: string): Promise<string> {
-    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-    const onSigint = () => {
-      rl.close();
+  // One interface for the whole run, and lines queued as they come: answers typed ahead, pasted or
+  // piped through a terminal arrive before their question is asked and must not be lost.
+  let rl: Interface | undefined;
+  const queued: string[] = [];
+  let waiting: ((answer: string | undefined) => void) | undefined;
+  let closed = false;
+
+  function open(): Interface {
+    if (rl) return rl;
+    const created = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    created.on("line", (text) => {
+      const w = waiting;
+      waiting = undefined;
+      if (w) w(text);
+      else queued.push(text);
+    });
+    created.on("close", () => {
+      closed = true;
+      waiting?.(undefined);
+      waiting = undefined;
+    });
+    created.on("SIGINT", () => {
       process.stderr.write("\n");
       process.exit(130);
-    };
-    rl.on("SIGINT", onSigint);
-    try {
-      return (await rl.question(question)).trim();
-    } finally {
-      rl.close();
-    }
+    });
+    rl = created;
+    return created;
+  }
+
+  async function line(question: string): Promise<string> {
+    const r = open();
+    r.setPrompt(question);
+    r.prompt();
+    const answer =
+      queued.length > 0
+        ? queued.shift()
+        : closed
+          ? undefined
+          : await new Promise<string | undefined>((resolve) => {
+              waiting = resolve;
+            });
+    if (answer === undefined) throw new CancelledError("No answer (end of input); nothing was changed.");
+    if (queued.length > 0 || closed) process.stderr.write(`${answer}\n`);
+    return answer.trim();
   }
 
   function needTerminal(flag: string): never {
@@ -34,6 +67,10 @@ export function createTerminal(options: { yes: boolean }): Terminal {
 
   return {
     canPrompt,
+    close() {
+      rl?.close();
+      rl = undefined;
+    },
     async confirm(question, flag) {
       if (options.yes) return true;
       if (!canPrompt) needTerminal(flag);

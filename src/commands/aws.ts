@@ -22,6 +22,15 @@ export async function runAws(input: CliInput, out: Output): Promise<number> {
       "AWS_ACCESS_KEY_ID is set in the environment: the AWS CLI and SDKs use it instead of the profiles in the credentials file.",
     );
   }
+  try {
+    return await dispatch(ctx);
+  } finally {
+    terminal.close();
+  }
+}
+
+async function dispatch(ctx: CommandContext): Promise<number> {
+  const { input } = ctx;
   switch (input.command) {
     case "list-keys":
     case "list-all-keys":

@@ -28,6 +28,7 @@ export async function runRestore(input: CliInput, out: Output): Promise<number> 
       },
     },
   );
+  terminal.close();
   if (result.status === "done") await pruneBackups(store.path, input.keepBackups ?? DEFAULT_KEEP_BACKUPS);
   if (out.json) {
     out.document({ credentialsFile: store.path, ...result });
