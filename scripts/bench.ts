@@ -72,13 +72,18 @@ async function startup(home: string): Promise<number> {
   console.log(`\n1. Start-up (median of ${RUNS})`);
   console.log(`   node -e 0                          ${fmt(bare)}`);
   console.log(`   keyctl --help                      ${fmt(help)}  ${ratio(help, bare)} bare node`);
-  console.log(`   keyctl --list (5,000 profiles)     ${fmt(list)}  ${ratio(list, bare)} bare node (goal ≤ 1.30×)`);
+  console.log(
+    `   keyctl --list (5,000 profiles)     ${fmt(list)}  ${ratio(list, bare)} bare node (goal ≤ 1.30×)`,
+  );
   return bare;
 }
 
 function credentialsOf(profiles: [string, AccessKeyPair][]): string {
   return profiles
-    .map(([name, k]) => `[${name}]\naws_access_key_id = ${k.accessKeyId}\naws_secret_access_key = ${k.secretAccessKey}\n`)
+    .map(
+      ([name, k]) =>
+        `[${name}]\naws_access_key_id = ${k.accessKeyId}\naws_secret_access_key = ${k.secretAccessKey}\n`,
+    )
     .join("\n");
 }
 
@@ -107,7 +112,9 @@ async function selfRotation(root: string, moto: MotoServer, proxy: FaultProxy, b
   }
   console.log(`\n2. One self-rotation against local moto (median of ${n})`);
   console.log(`   wall time                          ${fmt(median(walls))}`);
-  console.log(`   AWS calls                          ${String(calls.length).padStart(6)}     ${calls.join(", ")}`);
+  console.log(
+    `   AWS calls                          ${String(calls.length).padStart(6)}     ${calls.join(", ")}`,
+  );
   console.log(
     `   time before the first AWS call     ${fmt(median(firsts))}  ${ratio(median(firsts), bare)} bare node (goal ≤ 1.50×)`,
   );
@@ -125,19 +132,31 @@ async function batchVersusLoop(root: string, moto: MotoServer, proxy: FaultProxy
     return profiles;
   };
   const batchHome = await freshHome(root, "batch", credentialsOf(await seed()));
-  const batch = await timed([CLI, "-a", "admin", ...Array.from({ length: 30 }, (_, i) => ["-t", `u${i}`]).flat()], {
-    HOME: batchHome,
-    ...motoEnv(proxy.url),
-  });
-  const allHome = await freshHome(root, "all", credentialsOf((await seed("self")).filter(([n]) => n !== "admin")));
+  const batch = await timed(
+    [CLI, "-a", "admin", ...Array.from({ length: 30 }, (_, i) => ["-t", `u${i}`]).flat()],
+    {
+      HOME: batchHome,
+      ...motoEnv(proxy.url),
+    },
+  );
+  const allHome = await freshHome(
+    root,
+    "all",
+    credentialsOf((await seed("self")).filter(([n]) => n !== "admin")),
+  );
   const all = await timed([CLI, "--all"], { HOME: allHome, ...motoEnv(proxy.url) });
   const loopHome = await freshHome(root, "loop", credentialsOf(await seed()));
   const t0 = performance.now();
-  for (let i = 0; i < 30; i++) await timed([CLI, "-a", "admin", "-t", `u${i}`], { HOME: loopHome, ...motoEnv(proxy.url) });
+  for (let i = 0; i < 30; i++)
+    await timed([CLI, "-a", "admin", "-t", `u${i}`], { HOME: loopHome, ...motoEnv(proxy.url) });
   const loop = performance.now() - t0;
   console.log("\n3. Thirty rotations against local moto");
-  console.log(`   keyctl --all (30 self-service)     ${fmt(all.ms)}  ${ratio(loop, all.ms)} faster than the loop (goal ≥ 10×)`);
-  console.log(`   keyctl -a admin -t u0 … -t u29     ${fmt(batch.ms)}  ${ratio(loop, batch.ms)} faster than the loop`);
+  console.log(
+    `   keyctl --all (30 self-service)     ${fmt(all.ms)}  ${ratio(loop, all.ms)} faster than the loop (goal ≥ 10×)`,
+  );
+  console.log(
+    `   keyctl -a admin -t u0 … -t u29     ${fmt(batch.ms)}  ${ratio(loop, batch.ms)} faster than the loop`,
+  );
   console.log(`   30 × keyctl -a admin -t uN (loop)  ${fmt(loop)}`);
 }
 

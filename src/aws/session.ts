@@ -78,7 +78,8 @@ export async function openSessions(options: SessionOptions): Promise<Sessions> {
       ...(token ? { sessionToken: token } : {}),
     };
     const serial = settings.get("mfa_serial");
-    const identity = memo<CallerIdentity>(() => sts.callerIdentity(longTerm));
+    // Retried like the IAM calls: one throttle must not fail the account check.
+    const identity = memo<CallerIdentity>(() => providerIdentity(longTerm, region));
     if (serial && !token) {
       const code = await askCode(serial);
       const session = await mfaSession(longTerm, region, serial, code);

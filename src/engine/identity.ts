@@ -58,6 +58,27 @@ const KEY_REFUSED = new Set([
   "AccessDenied",
 ]);
 
+// The port makes one attempt (the verification polls on its own); a single throttle or dropped
+// connection must not fail the proof of ownership.
+const TRANSIENT = new Set([
+  "Throttling",
+  "Network",
+  "ServiceFailure",
+  "InternalFailure",
+  "ServiceUnavailable",
+]);
+
+async function callerIdentityWithRetry(sts: StsPort, key: StaticCredentials): Promise<CallerIdentity> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await sts.callerIdentity(key);
+    } catch (err) {
+      if (attempt >= 3 || !isAwsCallError(err) || !TRANSIENT.has(err.code)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 150 * 2 ** attempt));
+    }
+  }
+}
+
 async function authAccount(auth: AuthSession, known?: CallerIdentity): Promise<string> {
   return known?.account ?? (await auth.identity()).account;
 }
@@ -88,7 +109,7 @@ export async function proveOwner(options: {
 
   let identity: CallerIdentity | undefined;
   try {
-    identity = await sts.callerIdentity(key);
+    identity = await callerIdentityWithRetry(sts, key);
   } catch (err) {
     if (!isAwsCallError(err) || !KEY_REFUSED.has(err.code)) throw err;
     // The key itself no longer signs (deleted, inactive, wrong secret): only IAM can say whose it is.

@@ -18,7 +18,7 @@ export function describeAwsError(err: unknown, userName?: string): string {
     case "ExpiredToken":
       return `The auth profile's session expired (${op}); sign in again (aws sso login, or a new MFA code).`;
     case "Throttling":
-      return `AWS throttled ${op} (Rate exceeded) after several retries; wait a minute and run again.`;
+      return `AWS throttled ${op} (Rate exceeded); wait a minute and run again.`;
     case "LimitExceeded":
       return `IAM user${userName ? ` ${userName}` : ""} already has the maximum of 2 access keys (${op}); see keyctl -k.`;
     case "NoSuchEntity":
@@ -30,7 +30,7 @@ export function describeAwsError(err: unknown, userName?: string): string {
     case "ServiceFailure":
     case "InternalFailure":
     case "ServiceUnavailable":
-      return `AWS failed ${op} on its side (${err.code}) after several retries; run again later.`;
+      return `AWS failed ${op} on its side (${err.code}); run again later.`;
     default:
       return `AWS refused ${op}${who}: ${err.code}: ${err.message}`;
   }

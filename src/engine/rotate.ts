@@ -132,10 +132,17 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
 
   if (plan.deleteFirst?.reason === "other") {
     const k = plan.deleteFirst.key;
-    const ok = await deps.confirm(
-      `IAM user ${plan.userName} already has 2 keys. Delete ${k.accessKeyId} (${k.status}, created ${k.createDate.toISOString().slice(0, 10)}), which no profile of this file uses, to make room?`,
-      "--yes",
-    );
+    const situation = `IAM user ${plan.userName} already has 2 keys; making room means deleting ${k.accessKeyId} (${k.status}, created ${k.createDate.toISOString().slice(0, 10)}), which no profile of this file uses`;
+    const ok = await deps.confirm(`${situation}. Delete it?`, "--yes").catch((err: unknown) => {
+      // The terminal's own "no terminal, pass --yes" does not say what needed the answer.
+      if (err instanceof KeyctlError && err.exitCode === ExitCode.usage) {
+        throw new KeyctlError(
+          `${situation}, and there is no terminal to confirm that: pass --yes to allow it. Nothing was changed.`,
+          ExitCode.usage,
+        );
+      }
+      throw err;
+    });
     if (!ok) throw new KeyctlError("Cancelled; nothing was changed.", ExitCode.cancelled);
   }
   let shared: readonly string[] = [];
@@ -153,15 +160,9 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
         message: `Profile(s) ${names} keep the old key ${plan.oldKey.accessKeyId}; they stop working once it is retired.`,
       });
   }
-  if (plan.deleteFirst) {
-    await auth.iam.deleteAccessKey(plan.userName, plan.deleteFirst.key.accessKeyId);
-    deps.events({
-      type: "note",
-      message: `Deleted key ${plan.deleteFirst.key.accessKeyId} to stay within IAM's 2-key limit.`,
-    });
-  }
-
-  const keysBefore = keys.map((k) => k.accessKeyId).filter((id) => id !== plan.deleteFirst?.key.accessKeyId);
+  // Every key IAM has now, the one about to make room included: the journal and the check after a
+  // failed create treat only keys outside this list as made by this run.
+  const keysBefore = keys.map((k) => k.accessKeyId);
   const written = await createAndPersist(plan, target, shared, keysBefore, deps);
   const newKey = written.newKey;
   const persisted = {
@@ -239,12 +240,36 @@ async function createAndPersist(
       pid: process.pid,
     });
 
+    // Making room comes after every local step that can fail (lock, backup, journal), so a failure
+    // there really leaves nothing changed; from here on the messages say that this key is gone.
+    let unchanged = "Nothing was changed.";
+    if (plan.deleteFirst) {
+      const gone = plan.deleteFirst.key.accessKeyId;
+      try {
+        await auth.iam.deleteAccessKey(plan.userName, gone);
+      } catch (err) {
+        await journal.remove(plan.profile).catch(() => {});
+        throw new KeyctlError(`${describeAwsError(err, plan.userName)} Nothing was changed.`);
+      }
+      deps.events({ type: "note", message: `Deleted key ${gone} to stay within IAM's 2-key limit.` });
+      const which =
+        plan.deleteFirst.reason === "previous" ? ` (the old key kept in ${previousName(plan.profile)})` : "";
+      unchanged = `Profile ${plan.profile} is unchanged; only key ${gone}${which} was deleted to make room.`;
+    }
+
     let newKey: NewAccessKey;
     try {
       newKey = await createWithRetry(plan.userName, deps);
     } catch (err) {
-      await reconcileFailedCreate(plan, keysBefore, deps);
-      throw new KeyctlError(`${describeAwsError(err, plan.userName)} Nothing was changed.`);
+      if (!(await reconcileFailedCreate(plan, keysBefore, deps))) {
+        // IAM may hold a key whose secret nobody has; the journal entry stays for the next run.
+        const again = `keyctl ${auth.profile !== plan.profile ? `-a ${auth.profile} ` : ""}-t ${plan.profile}`;
+        throw new KeyctlError(
+          `${describeAwsError(err, plan.userName)} IAM may have created a key anyway and keyctl could not check; profile ${plan.profile} is unchanged. Run ${again} again once AWS answers: it removes such a key first.`,
+          ExitCode.partial,
+        );
+      }
+      throw new KeyctlError(`${describeAwsError(err, plan.userName)} ${unchanged}`);
     }
 
     try {
@@ -268,7 +293,9 @@ async function createAndPersist(
           ExitCode.partial,
         );
       }
-      throw new KeyctlError(`${why} The new key was deleted again; nothing was changed.`);
+      throw new KeyctlError(
+        `${why} The new key was deleted again; ${unchanged.charAt(0).toLowerCase()}${unchanged.slice(1)}`,
+      );
     }
   });
 }
@@ -285,12 +312,15 @@ async function createWithRetry(userName: string, deps: RotationDeps): Promise<Ne
   }
 }
 
-/** After a failed CreateAccessKey, IAM may still have made the key: find it and delete it. */
+/**
+ * After a failed CreateAccessKey, IAM may still have made the key: find it and delete it. False when
+ * IAM could not be asked, so a key may be left (the journal keeps it for the next run).
+ */
 async function reconcileFailedCreate(
   plan: RotationPlan,
   keysBefore: readonly string[],
   deps: RotationDeps,
-): Promise<void> {
+): Promise<boolean> {
   try {
     const now = await deps.auth.iam.listAccessKeys(plan.userName);
     for (const k of now) {
@@ -303,11 +333,9 @@ async function reconcileFailedCreate(
       }
     }
     await deps.journal.remove(plan.profile);
+    return true;
   } catch {
-    deps.events({
-      type: "warn",
-      message: `Could not check whether IAM created a key anyway; the next keyctl run for ${plan.profile} checks and cleans up.`,
-    });
+    return false;
   }
 }
 
@@ -402,9 +430,11 @@ async function verifyNewKey(
       }
     }
     const elapsed = deps.clock.now() - start;
-    if (elapsed + delay > timeoutMs) return { ok: false, lastError };
+    // The last attempt is made at the bound itself, not one back-off step before it.
+    const remaining = timeoutMs - elapsed;
+    if (remaining <= 0) return { ok: false, lastError };
     deps.events({ type: "verifying", elapsedMs: elapsed, timeoutMs });
-    await deps.clock.sleep(delay);
+    await deps.clock.sleep(Math.min(delay, remaining));
     delay = Math.min(Math.round(delay * 1.5), 5_000);
   }
 }
@@ -436,6 +466,9 @@ async function retireOldKey(
     else await deps.auth.iam.updateAccessKey(plan.userName, old, "Inactive");
     return { outcome: plan.oldKeyPolicy === "delete" ? "deleted" : "deactivated", nextSteps: [] };
   } catch (err) {
+    if (await retiredByLostAttempt(err, target, deps)) {
+      return { outcome: plan.oldKeyPolicy === "delete" ? "deleted" : "deactivated", nextSteps: [] };
+    }
     const cmd =
       plan.oldKeyPolicy === "delete"
         ? `aws iam delete-access-key --user-name ${plan.userName} --access-key-id ${old}`
@@ -445,6 +478,27 @@ async function retireOldKey(
       problem: `The new key works and is saved, but the old key ${old} could not be ${verb}d (${describeAwsError(err, plan.userName)}).`,
       nextSteps: [`Finish by hand: ${cmd}`, `or run: keyctl --finish -t ${plan.profile}`],
     };
+  }
+}
+
+/**
+ * Self-service signs the retirement with the old key itself. When IAM acted but its answer was lost,
+ * the SDK's retry is signed by a key that is now inactive or gone and is refused: ask STS whether
+ * the old key still signs before reporting a failure that did not happen.
+ */
+async function retiredByLostAttempt(
+  err: unknown,
+  target: TargetProfile,
+  deps: RotationDeps,
+): Promise<boolean> {
+  if (!isAwsCallError(err, "InvalidClientTokenId") || deps.auth.signingKeyId !== target.key.accessKeyId) {
+    return false;
+  }
+  try {
+    await deps.sts.callerIdentity(target.key);
+    return false;
+  } catch (check) {
+    return isAwsCallError(check, "InvalidClientTokenId");
   }
 }
 

@@ -1,12 +1,44 @@
 import { spawn } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { CredentialsDocument } from "../../src/ini/document.js";
 import type { AccessKeyPair } from "../harness/fixtures.js";
 import { motoEnv } from "../harness/moto.js";
 
 export const CLI = resolve(import.meta.dirname, "../../dist/keyctl.mjs");
+
+let snapshot: string | undefined;
+
+/**
+ * The CLI the tests run: a private copy of dist/ taken on first use. `npm run build` empties dist/
+ * before writing it again, so a build in the same checkout while a long test runs would otherwise
+ * pull chunks from under the running CLI. Falls back to dist/ itself if no complete copy can be made.
+ */
+export function cliPath(): string {
+  if (snapshot) return snapshot;
+  // KEYCTL_E2E_CLI runs the suite against another build (e.g. a deliberately broken one, to see
+  // the tests catch it).
+  snapshot = process.env.KEYCTL_E2E_CLI || CLI;
+  if (process.env.KEYCTL_E2E_CLI) return snapshot;
+  try {
+    const copy = join(mkdtempSync(join(tmpdir(), "keyctl-e2e-dist-")), "dist");
+    cpSync(dirname(CLI), copy, { recursive: true });
+    const entry = join(copy, "keyctl.mjs");
+    const files = [entry, ...readdirSync(join(copy, "chunks")).map((f) => join(copy, "chunks", f))];
+    const complete = files.every((f) =>
+      [...readFileSync(f, "utf8").matchAll(/"\.\.?\/(?:chunks\/)?([\w.-]+\.mjs)"/g)].every((m) =>
+        existsSync(join(copy, "chunks", m[1]!)),
+      ),
+    );
+    if (complete) snapshot = entry;
+    process.once("exit", () => rmSync(dirname(copy), { recursive: true, force: true }));
+  } catch {
+    // dist/ is being rebuilt right now: run it in place
+  }
+  return snapshot;
+}
 
 export interface CliRun {
   readonly status: number | null;
@@ -61,7 +93,7 @@ export function runCli(
       ...motoEnv(options.endpoint),
       ...options.env,
     };
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [cliPath(), ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => {

@@ -1,0 +1,224 @@
+// proveOwner with in-memory ports: the cases moto cannot produce (root keys, a mix of partitions) and
+// the order of the proofs, checked call by call.
+import { describe, expect, it } from "vitest";
+import { parseArn, proveOwner } from "../../../src/engine/identity.js";
+import {
+  type AccessKey,
+  type AuthSession,
+  AwsCallError,
+  type CallerIdentity,
+  type IamPort,
+  type StaticCredentials,
+  type StsPort,
+} from "../../../src/engine/ports.js";
+import { KeyctlError } from "../../../src/errors.js";
+
+const A = "111111111111";
+const B = "222222222222";
+const key = (id: string): StaticCredentials => ({ accessKeyId: id, secretAccessKey: `secret-${id}` });
+const meta = (id: string): AccessKey => ({ accessKeyId: id, status: "Active", createDate: new Date(0) });
+const identity = (arn: string): CallerIdentity => ({ arn, account: arn.split(":")[4]!, userId: "AIDA" });
+
+interface World {
+  /** key id → identity (or an error code) as STS answers when that key signs. */
+  sts: Record<string, CallerIdentity | string>;
+  /** IAM users → their key ids. */
+  users: Record<string, string[]>;
+  listUsersDenied?: boolean;
+  authIdentity: CallerIdentity;
+  authKeyId?: string;
+}
+
+function ports(world: World) {
+  const calls: string[] = [];
+  const sts: StsPort = {
+    async callerIdentity(c) {
+      calls.push(`sts:${c.accessKeyId}`);
+      const answer = world.sts[c.accessKeyId] ?? "InvalidClientTokenId";
+      if (typeof answer === "string") throw new AwsCallError(answer, "GetCallerIdentity", answer);
+      return answer;
+    },
+  };
+  const fail = (): never => {
+    throw new Error("no writes during the proof");
+  };
+  const iam: IamPort = {
+    async listAccessKeys(user) {
+      calls.push(`list:${user}`);
+      const ids = world.users[user];
+      if (!ids) throw new AwsCallError("NoSuchEntity", "ListAccessKeys", `no user ${user}`);
+      return ids.map(meta);
+    },
+    async listUsers() {
+      calls.push("listUsers");
+      if (world.listUsersDenied) throw new AwsCallError("AccessDenied", "ListUsers", "denied");
+      return Object.keys(world.users).map((u) => ({ userName: u, arn: `arn:aws:iam::${A}:user/${u}` }));
+    },
+    createAccessKey: fail,
+    updateAccessKey: fail,
+    deleteAccessKey: fail,
+    getAccessKeyLastUsed: fail,
+  };
+  const auth: AuthSession = {
+    profile: "admin",
+    iam,
+    identity: async () => {
+      calls.push("auth-identity");
+      return world.authIdentity;
+    },
+    ...(world.authKeyId ? { signingKeyId: world.authKeyId } : {}),
+  };
+  return { sts, auth, calls };
+}
+
+async function refusal(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(KeyctlError);
+    expect((err as KeyctlError).exitCode).toBe(1);
+    return (err as Error).message;
+  }
+  throw new Error("expected a refusal");
+}
+
+describe("parseArn", () => {
+  it("tells users (with paths), root and everything else apart, in any partition", () => {
+    expect(parseArn(`arn:aws:iam::${A}:user/alice`)).toEqual({
+      partition: "aws",
+      account: A,
+      kind: "user",
+      userName: "alice",
+    });
+    expect(parseArn(`arn:aws:iam::${A}:user/team/dev/alice`)).toMatchObject({
+      kind: "user",
+      userName: "alice",
+    });
+    expect(parseArn(`arn:aws-us-gov:iam::${A}:user/bob`)).toMatchObject({
+      partition: "aws-us-gov",
+      kind: "user",
+    });
+    expect(parseArn(`arn:aws-cn:iam::${A}:root`)).toEqual({ partition: "aws-cn", account: A, kind: "root" });
+    expect(parseArn(`arn:aws:sts::${A}:assumed-role/Admin/session`).kind).toBe("other");
+    expect(parseArn(`arn:aws:sts::${A}:federated-user/bob`).kind).toBe("other");
+    expect(parseArn("garbage").kind).toBe("other");
+  });
+});
+
+describe("proveOwner", () => {
+  it("refuses the root user's key, whatever the profile is called", async () => {
+    const { sts, auth, calls } = ports({
+      sts: { AKIAROOT: identity(`arn:aws:iam::${A}:root`) },
+      users: {},
+      authIdentity: identity(`arn:aws:iam::${A}:user/admin`),
+    });
+    const msg = await refusal(proveOwner({ profile: "alice", key: key("AKIAROOT"), auth, sts }));
+    expect(msg).toMatch(/root/);
+    expect(calls).toEqual(["sts:AKIAROOT"]);
+  });
+
+  it("refuses an assumed-role identity (not an IAM user)", async () => {
+    const { sts, auth } = ports({
+      sts: { AKIAROLE: identity(`arn:aws:sts::${A}:assumed-role/Dev/x`) },
+      users: {},
+      authIdentity: identity(`arn:aws:iam::${A}:user/admin`),
+    });
+    expect(await refusal(proveOwner({ profile: "dev", key: key("AKIAROLE"), auth, sts }))).toMatch(
+      /not to an IAM user/,
+    );
+  });
+
+  it("refuses a target of another account than the auth profile, naming both accounts", async () => {
+    const { sts, auth } = ports({
+      sts: { AKIACAROL: identity(`arn:aws:iam::${B}:user/carol`) },
+      users: {},
+      authIdentity: identity(`arn:aws:iam::${A}:user/admin`),
+    });
+    const msg = await refusal(proveOwner({ profile: "carol", key: key("AKIACAROL"), auth, sts }));
+    expect(msg).toContain(A);
+    expect(msg).toContain(B);
+  });
+
+  it("the key's own signature wins over the profile name (profile bob holds alice's key)", async () => {
+    const { sts, auth, calls } = ports({
+      sts: { AKIAALICE: identity(`arn:aws:iam::${A}:user/alice`) },
+      users: { alice: ["AKIAALICE"], bob: ["AKIABOB"] },
+      authIdentity: identity(`arn:aws:iam::${A}:user/admin`),
+    });
+    const owner = await proveOwner({ profile: "bob", key: key("AKIAALICE"), auth, sts });
+    expect(owner).toMatchObject({ userName: "alice", account: A, proof: "sts" });
+    expect(calls.some((c) => c.includes("bob"))).toBe(false);
+  });
+
+  it("a key that no longer signs: the profile name is believed only if that user holds the key, else IAM is searched", async () => {
+    const { sts, auth, calls } = ports({
+      sts: {},
+      users: { alice: ["AKIAALICE"], bob: ["AKIABOB"] },
+      authIdentity: identity(`arn:aws:iam::${A}:user/admin`),
+    });
+    const owner = await proveOwner({ profile: "bob", key: key("AKIAALICE"), auth, sts });
+    expect(owner).toMatchObject({ userName: "alice", proof: "search" });
+    expect(calls.slice(0, 3)).toEqual(["sts:AKIAALICE", "list:bob", "listUsers"]);
+  });
+
+  it("a key nobody owns, and a search that is not allowed, are refused with what to do", async () => {
+    const none = ports({
+      sts: {},
+      users: { alice: ["AKIAALICE"] },
+      authIdentity: identity(`arn:aws:iam::${A}:user/admin`),
+    });
+    expect(
+      await refusal(proveOwner({ profile: "x", key: key("AKIAGONE"), auth: none.auth, sts: none.sts })),
+    ).toMatch(/No IAM user/);
+    const denied = ports({
+      sts: {},
+      users: {},
+      listUsersDenied: true,
+      authIdentity: identity(`arn:aws:iam::${A}:user/admin`),
+    });
+    expect(
+      await refusal(proveOwner({ profile: "x", key: key("AKIAGONE"), auth: denied.auth, sts: denied.sts })),
+    ).toMatch(/--user/);
+  });
+
+  it("--user: accepted only when that user holds the key", async () => {
+    const { sts, auth } = ports({
+      sts: {},
+      users: { alice: ["AKIAALICE"], bob: ["AKIABOB"] },
+      authIdentity: identity(`arn:aws:iam::${A}:user/admin`),
+    });
+    expect(
+      await proveOwner({ profile: "p", key: key("AKIAALICE"), auth, sts, userFlag: "alice" }),
+    ).toMatchObject({
+      userName: "alice",
+      proof: "user-flag",
+    });
+    expect(
+      await refusal(proveOwner({ profile: "p", key: key("AKIAALICE"), auth, sts, userFlag: "bob" })),
+    ).toMatch(/not one of IAM user bob's keys/);
+    expect(
+      await refusal(proveOwner({ profile: "p", key: key("AKIAALICE"), auth, sts, userFlag: "zed" })),
+    ).toMatch(/no IAM user named zed/);
+  });
+
+  it("a transient STS failure is retried, up to 3 attempts", async () => {
+    let answers = ["Throttling", "Network"];
+    const flaky: StsPort = {
+      async callerIdentity() {
+        const next = answers.shift();
+        if (next) throw new AwsCallError(next, "GetCallerIdentity", next);
+        return identity(`arn:aws:iam::${A}:user/alice`);
+      },
+    };
+    const { auth } = ports({ sts: {}, users: {}, authIdentity: identity(`arn:aws:iam::${A}:user/admin`) });
+    expect(await proveOwner({ profile: "alice", key: key("AKIAALICE"), auth, sts: flaky })).toMatchObject({
+      userName: "alice",
+    });
+    answers = ["Throttling", "Throttling", "Throttling"];
+    await expect(
+      proveOwner({ profile: "alice", key: key("AKIAALICE"), auth, sts: flaky }),
+    ).rejects.toMatchObject({
+      code: "Throttling",
+    });
+  });
+});
