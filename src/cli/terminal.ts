@@ -61,7 +61,12 @@ export function createTerminal(options: { yes: boolean }): Terminal {
     return answer.trim();
   }
 
-  function needTerminal(flag: string): never {
+  function needTerminal(flag: string, question?: string): never {
+    if (question) {
+      throw new UsageError(
+        `${question} — there is no terminal to answer on; pass ${flag} to answer yes. Nothing was changed.`,
+      );
+    }
     throw new UsageError(`This needs an answer but there is no terminal to ask on; pass ${flag}.`);
   }
 
@@ -73,7 +78,7 @@ export function createTerminal(options: { yes: boolean }): Terminal {
     },
     async confirm(question, flag) {
       if (options.yes) return true;
-      if (!canPrompt) needTerminal(flag);
+      if (!canPrompt) needTerminal(flag, question);
       const answer = await line(`${question} [y/N] `);
       return /^y(es)?$/i.test(answer);
     },

@@ -133,26 +133,16 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
   if (plan.deleteFirst?.reason === "other") {
     const k = plan.deleteFirst.key;
     const situation = `IAM user ${plan.userName} already has 2 keys; making room means deleting ${k.accessKeyId} (${k.status}, created ${k.createDate.toISOString().slice(0, 10)}), which no profile of this file uses`;
-    const ok = await deps.confirm(`${situation}. Delete it?`, "--yes").catch((err: unknown) => {
-      // The terminal's own "no terminal, pass --yes" does not say what needed the answer.
-      if (err instanceof KeyctlError && err.exitCode === ExitCode.usage) {
-        throw new KeyctlError(
-          `${situation}, and there is no terminal to confirm that: pass --yes to allow it. Nothing was changed.`,
-          ExitCode.usage,
-        );
-      }
-      throw err;
-    });
+    const ok = await deps.confirm(`${situation}. Delete it?`, "--yes");
     if (!ok) throw new KeyctlError("Cancelled; nothing was changed.", ExitCode.cancelled);
   }
   let shared: readonly string[] = [];
   if (plan.sharedWith.length > 0) {
     const names = plan.sharedWith.join(", ");
-    const update =
-      request.yes ||
-      (await deps
-        .confirm(`Profile(s) ${names} hold the same key. Update them too?`, "--yes")
-        .catch(() => false));
+    const update = await deps.confirm(
+      `Profile(s) ${names} hold the same key as ${plan.profile}. Update them to the new key too?`,
+      "--yes",
+    );
     if (update) shared = plan.sharedWith;
     else
       deps.events({

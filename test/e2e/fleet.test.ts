@@ -1,4 +1,4 @@
-import { readdir, readFile } from "node:fs/promises";
+import { appendFile, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { CredentialsDocument } from "../../src/ini/document.js";
@@ -143,16 +143,28 @@ describe("finishing a rotation", () => {
 
   it("--finish refuses to retire a key another profile still holds", async () => {
     const keys = await users(["sh"]);
-    const { home, credentials } = await makeHome(
-      `${fileOf(keys)}\n${profileText("sh-copy", keys.get("sh")!)}`,
-    );
-    // Without --yes and without a terminal the shared profile is left on the old key.
+    const { home, credentials } = await makeHome(fileOf(keys));
     expect((await runCli(["-t", "sh"], { home, endpoint: proxy.url })).status).toBe(0);
+    // A profile added later still uses the old key.
+    await appendFile(credentials, `\n${profileText("sh-copy", keys.get("sh")!)}`);
     const finish = await runCli(["--finish", "-t", "sh", "--yes"], { home, endpoint: proxy.url });
     expect(finish.status).toBe(1);
     expect(finish.stderr).toMatch(/still used by profile sh-copy/);
     expect((await fx.listKeys("sh")).map((k) => k.accessKeyId)).toContain(keys.get("sh")!.accessKeyId);
     expect(await readProfile(credentials, "sh-previous")).toBeDefined();
+  });
+
+  it("profiles sharing the key need --yes (or a terminal) to be updated; without, nothing changes", async () => {
+    const keys = await users(["dup0"]);
+    const { home, credentials } = await makeHome(
+      `${fileOf(keys)}\n${profileText("dup0-ci", keys.get("dup0")!)}`,
+    );
+    const before = await readFile(credentials, "utf8");
+    const run = await runCli(["-t", "dup0"], { home, endpoint: proxy.url });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/dup0-ci .*--yes/);
+    expect(await readFile(credentials, "utf8")).toBe(before);
+    expect((await fx.listKeys("dup0")).map((k) => k.accessKeyId)).toEqual([keys.get("dup0")!.accessKeyId]);
   });
 
   it("a rotation with --yes updates profiles sharing the key in the same write", async () => {
