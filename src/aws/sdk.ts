@@ -1,25 +1,12 @@
-// The only module that imports the AWS SDK. It is loaded lazily (a separate bundle chunk), so
+// With iam.ts, the only code that imports the AWS SDK. It is loaded lazily (a separate bundle chunk), so
 // `keyctl --help` and `--list` never pay for it. SDK errors become AwsCallError here and nowhere else.
 
-import {
-  CreateAccessKeyCommand,
-  DeleteAccessKeyCommand,
-  GetAccessKeyLastUsedCommand,
-  IAMClient,
-  ListAccessKeysCommand,
-  ListUsersCommand,
-  UpdateAccessKeyCommand,
-} from "@aws-sdk/client-iam";
 import { GetCallerIdentityCommand, GetSessionTokenCommand, STSClient } from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@aws-sdk/types";
 import {
-  type AccessKey,
   AwsCallError,
   type CallerIdentity,
   type IamPort,
-  type IamUser,
-  type KeyLastUsed,
-  type NewAccessKey,
   type StaticCredentials,
   type StsPort,
 } from "../engine/ports.js";
@@ -37,7 +24,7 @@ const NETWORK_CODES = new Set([
   "UND_ERR_SOCKET",
 ]);
 
-const REQUEST_HANDLER = { connectionTimeout: 5_000, requestTimeout: 30_000 };
+export const REQUEST_HANDLER = { connectionTimeout: 5_000, requestTimeout: 30_000 };
 
 function field(err: object, name: string): unknown {
   return (err as Record<string, unknown>)[name];
@@ -68,7 +55,7 @@ export function toAwsCallError(err: unknown, operation: string): AwsCallError {
   return new AwsCallError(wire, operation, message, status >= 500);
 }
 
-async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+export async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
@@ -84,16 +71,7 @@ export function resolveRegion(
   return env.AWS_REGION || profileRegion || "us-east-1";
 }
 
-type Credentials = StaticCredentials | AwsCredentialIdentityProvider;
-
-function iamClient(credentials: Credentials, region: string, maxAttempts?: number): IAMClient {
-  return new IAMClient({
-    region,
-    credentials: credentials as AwsCredentialIdentity | AwsCredentialIdentityProvider,
-    requestHandler: REQUEST_HANDLER,
-    ...(maxAttempts ? { maxAttempts } : {}),
-  });
-}
+export type Credentials = StaticCredentials | AwsCredentialIdentityProvider;
 
 function stsClient(credentials: Credentials, region: string, maxAttempts?: number): STSClient {
   return new STSClient({
@@ -104,81 +82,23 @@ function stsClient(credentials: Credentials, region: string, maxAttempts?: numbe
   });
 }
 
-function toKey(k: { AccessKeyId?: string; Status?: string; CreateDate?: Date }): AccessKey {
-  return {
-    accessKeyId: k.AccessKeyId ?? "",
-    status: k.Status === "Inactive" ? "Inactive" : "Active",
-    createDate: k.CreateDate ?? new Date(0),
-  };
-}
-
+/**
+ * IAM's client module loads on the first IAM call: the first AWS call of a rotation is STS
+ * GetCallerIdentity, and it should not wait for a client it does not use.
+ */
 export function createIam(credentials: Credentials, region: string): IamPort {
-  const client = iamClient(credentials, region);
-  const once = iamClient(credentials, region, 1);
+  let port: Promise<IamPort> | undefined;
+  const get = () => {
+    port ??= import("./iam.js").then((m) => m.createIamPort(credentials, region));
+    return port;
+  };
   return {
-    listAccessKeys: (userName) =>
-      call("ListAccessKeys", async () => {
-        const keys: AccessKey[] = [];
-        let marker: string | undefined;
-        do {
-          const page = await client.send(new ListAccessKeysCommand({ UserName: userName, Marker: marker }));
-          for (const k of page.AccessKeyMetadata ?? []) keys.push(toKey(k));
-          marker = page.IsTruncated ? page.Marker : undefined;
-        } while (marker);
-        return keys;
-      }),
-    createAccessKey: (userName) =>
-      call("CreateAccessKey", async () => {
-        const out = await once.send(new CreateAccessKeyCommand({ UserName: userName }));
-        const k = out.AccessKey;
-        if (!k?.AccessKeyId || !k.SecretAccessKey) {
-          throw new AwsCallError("InvalidResponse", "CreateAccessKey", "IAM answered without a key", true);
-        }
-        return {
-          ...toKey(k),
-          secretAccessKey: k.SecretAccessKey,
-          userName: k.UserName ?? userName,
-        } satisfies NewAccessKey;
-      }),
-    updateAccessKey: (userName, accessKeyId, status) =>
-      call("UpdateAccessKey", async () => {
-        await client.send(
-          new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId, Status: status }),
-        );
-      }),
-    deleteAccessKey: (userName, accessKeyId) =>
-      call("DeleteAccessKey", async () => {
-        try {
-          await client.send(new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId }));
-        } catch (err) {
-          // A retry after a lost answer finds the key already gone: that is the outcome we wanted.
-          if (toAwsCallError(err, "DeleteAccessKey").code === "NoSuchEntity") return;
-          throw err;
-        }
-      }),
-    getAccessKeyLastUsed: (accessKeyId) =>
-      call("GetAccessKeyLastUsed", async () => {
-        const out = await client.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: accessKeyId }));
-        const used = out.AccessKeyLastUsed;
-        const result: KeyLastUsed = {
-          ...(out.UserName ? { userName: out.UserName } : {}),
-          ...(used?.LastUsedDate ? { lastUsedDate: used.LastUsedDate } : {}),
-          ...(used?.ServiceName && used.ServiceName !== "N/A" ? { serviceName: used.ServiceName } : {}),
-          ...(used?.Region && used.Region !== "N/A" ? { region: used.Region } : {}),
-        };
-        return result;
-      }),
-    listUsers: () =>
-      call("ListUsers", async () => {
-        const users: IamUser[] = [];
-        let marker: string | undefined;
-        do {
-          const page = await client.send(new ListUsersCommand({ Marker: marker }));
-          for (const u of page.Users ?? []) users.push({ userName: u.UserName ?? "", arn: u.Arn ?? "" });
-          marker = page.IsTruncated ? page.Marker : undefined;
-        } while (marker);
-        return users;
-      }),
+    listAccessKeys: async (userName) => (await get()).listAccessKeys(userName),
+    createAccessKey: async (userName) => (await get()).createAccessKey(userName),
+    updateAccessKey: async (userName, id, status) => (await get()).updateAccessKey(userName, id, status),
+    deleteAccessKey: async (userName, id) => (await get()).deleteAccessKey(userName, id),
+    getAccessKeyLastUsed: async (id) => (await get()).getAccessKeyLastUsed(id),
+    listUsers: async () => (await get()).listUsers(),
   };
 }
 

@@ -76,7 +76,7 @@ Rotation:
   --old-key keep|deactivate|delete
                              what happens to the old key once the new one works (default: keep)
   --older-than DAYS          only keys older than DAYS (also filters -k and --list-all-keys)
-  --concurrency N            rotations at once with several targets (default: 4)
+  --concurrency N            rotations at once with several targets (default: 8)
   --verify-timeout SECONDS   how long to wait for AWS to accept a new key (default: 120)
   --mfa-code CODE            MFA code for an auth profile with mfa_serial
   -y, --yes                  answer yes to every confirmation (needed without a terminal)
@@ -185,7 +185,7 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
     json: o.json === true,
     noColor: o["no-color"] === true,
     verifyTimeoutMs: (wholeNumber("--verify-timeout", o["verify-timeout"], 1) ?? 120) * 1000,
-    concurrency: wholeNumber("--concurrency", o.concurrency, 1) ?? 4,
+    concurrency: wholeNumber("--concurrency", o.concurrency, 1) ?? 8,
     ...(o.credentials !== undefined ? { credentials: o.credentials } : {}),
     ...(auth !== undefined ? { auth } : {}),
     ...(o.user !== undefined ? { user: o.user } : {}),

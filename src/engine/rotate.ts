@@ -1,11 +1,13 @@
-import { homedir, tmpdir } from "node:os";
+import { homedir, hostname, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { OldKeyPolicy } from "../cli/args.js";
 import { ExitCode, KeyctlError } from "../errors.js";
 import { previousName } from "../profiles.js";
 import { writeNewPrivateFile } from "../store/atomic.js";
 import type { Journal } from "../store/journal.js";
+import { isAbandoned } from "../store/journal.js";
 import { backupStamp, type CredentialsStore } from "../store/store.js";
+import { shielded } from "../util/interrupt.js";
 import { proveOwner } from "./identity.js";
 import { describeAwsError } from "./messages.js";
 import { planRotation, type RotationPlan, readTarget, rotationEdit, type TargetProfile } from "./plan.js";
@@ -213,22 +215,28 @@ async function createAndPersist(
   deps: RotationDeps,
 ): Promise<Persisted> {
   const { store, journal, auth } = deps;
-  return store.withLock(async (locked) => {
-    const before = await locked.read();
-    if (before.doc.get(plan.profile, "aws_access_key_id") !== target.key.accessKeyId) {
-      throw new KeyctlError(
-        `Profile ${plan.profile} changed while keyctl was preparing; nothing was changed, run again.`,
-      );
-    }
-    const backupPath = await locked.backup();
-    await journal.put({
-      profile: plan.profile,
-      userName: plan.userName,
-      account: plan.account,
-      keysBefore,
-      startedAt: new Date(deps.clock.now()).toISOString(),
-      pid: process.pid,
-    });
+  // The file lock is held only for writes of the file and the journal, never across an AWS call:
+  // rotations of many profiles then overlap their network round trips, and the write that follows
+  // CreateAccessKey never waits behind another rotation's network call.
+  const before = await store.read();
+  if (before.doc.get(plan.profile, "aws_access_key_id") !== target.key.accessKeyId) {
+    throw new KeyctlError(
+      `Profile ${plan.profile} changed while keyctl was preparing; nothing was changed, run again.`,
+    );
+  }
+  const backupPath = await store.withLock((locked) => locked.backup());
+  return shielded(async () => {
+    await store.withLock(() =>
+      journal.put({
+        profile: plan.profile,
+        userName: plan.userName,
+        account: plan.account,
+        keysBefore,
+        startedAt: new Date(deps.clock.now()).toISOString(),
+        pid: process.pid,
+        hostname: hostname(),
+      }),
+    );
 
     // Making room comes after every local step that can fail (lock, backup, journal), so a failure
     // there really leaves nothing changed; from here on the messages say that this key is gone.
@@ -238,7 +246,7 @@ async function createAndPersist(
       try {
         await auth.iam.deleteAccessKey(plan.userName, gone);
       } catch (err) {
-        await journal.remove(plan.profile).catch(() => {});
+        await forget(plan.profile, deps);
         throw new KeyctlError(`${describeAwsError(err, plan.userName)} Nothing was changed.`);
       }
       deps.events({ type: "note", message: `Deleted key ${gone} to stay within IAM's 2-key limit.` });
@@ -263,8 +271,8 @@ async function createAndPersist(
     }
 
     try {
-      const commit = await locked.commit(rotationEdit(plan.profile, plan.oldKey.accessKeyId, newKey, shared));
-      await journal.remove(plan.profile).catch(() => {});
+      const commit = await store.update(rotationEdit(plan.profile, plan.oldKey.accessKeyId, newKey, shared));
+      await forget(plan.profile, deps);
       return {
         newKey,
         sharedUpdated: commit.value,
@@ -275,7 +283,7 @@ async function createAndPersist(
       const why = writeErr instanceof Error ? writeErr.message : String(writeErr);
       try {
         await auth.iam.deleteAccessKey(plan.userName, newKey.accessKeyId);
-        await journal.remove(plan.profile).catch(() => {});
+        await forget(plan.profile, deps);
       } catch (deleteErr) {
         const saved = await saveRecoveryFile(store.path, plan, newKey);
         throw new KeyctlError(
@@ -288,6 +296,11 @@ async function createAndPersist(
       );
     }
   });
+}
+
+/** Clears this run's journal entry; if that fails, the next run finds the key held and clears it. */
+async function forget(profile: string, deps: RotationDeps): Promise<void> {
+  await deps.store.withLock(() => deps.journal.remove(profile)).catch(() => {});
 }
 
 async function createWithRetry(userName: string, deps: RotationDeps): Promise<NewAccessKey> {
@@ -322,7 +335,7 @@ async function reconcileFailedCreate(
         });
       }
     }
-    await deps.journal.remove(plan.profile);
+    await forget(plan.profile, deps);
     return true;
   } catch {
     return false;
@@ -357,6 +370,11 @@ async function recoverInterruptedRun(profile: string, deps: RotationDeps): Promi
   return deps.store.withLock(async (locked) => {
     const fresh = await deps.journal.entry(profile);
     if (!fresh) return [];
+    if (!isAbandoned(fresh)) {
+      throw new KeyctlError(
+        `Another keyctl (pid ${fresh.pid}) is rotating profile ${profile} right now; wait for it to finish, then run again.`,
+      );
+    }
     const file = await locked.read();
     const held = new Set(
       file.doc

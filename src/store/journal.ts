@@ -1,8 +1,9 @@
 import { readFile, unlink } from "node:fs/promises";
+import { hostname } from "node:os";
 import { errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { replaceFileAtomic } from "./atomic.js";
 
-// A rotation writes its intent here before CreateAccessKey and clears it once the new secret is in
+// Writers hold the credentials file's lock. A rotation writes its intent here before CreateAccessKey and clears it once the new secret is in
 // the credentials file. An entry found later means a run died in between and may have left a key
 // in IAM whose secret nobody has; the next run for that profile removes it. No secrets are stored.
 
@@ -14,6 +15,24 @@ export interface JournalEntry {
   readonly keysBefore: readonly string[];
   readonly startedAt: string;
   readonly pid: number;
+  /** Where the run happened: a pid says nothing about a process on another machine. */
+  readonly hostname?: string;
+}
+
+const FOREIGN_ENTRY_MAX_AGE_MS = 60 * 60 * 1000;
+
+/** True when the run that wrote `entry` is gone (it died between its journal and its write). */
+export function isAbandoned(entry: JournalEntry, now = Date.now()): boolean {
+  if (entry.pid === process.pid) return false;
+  if (entry.hostname && entry.hostname !== hostname()) {
+    return now - Date.parse(entry.startedAt) > FOREIGN_ENTRY_MAX_AGE_MS;
+  }
+  try {
+    process.kill(entry.pid, 0);
+    return false;
+  } catch (err) {
+    return errnoCode(err) === "ESRCH";
+  }
 }
 
 interface JournalFile {
@@ -52,7 +71,16 @@ export class Journal {
 
   /** Must be called holding the credentials file's lock. */
   async put(entry: JournalEntry): Promise<void> {
-    const entries = { ...(await this.entries()), [entry.profile]: entry };
+    const existing = await this.entries();
+    const other = existing[entry.profile];
+    if (other && other.pid !== entry.pid) {
+      throw new KeyctlError(
+        isAbandoned(other)
+          ? `An interrupted rotation of profile ${entry.profile} was found just now; run keyctl again to clean it up first.`
+          : `Another keyctl (pid ${other.pid}) is rotating profile ${entry.profile} right now; wait for it to finish, then run again.`,
+      );
+    }
+    const entries = { ...existing, [entry.profile]: entry };
     await this.save(entries);
   }
 

@@ -1,0 +1,107 @@
+// IAM's half of the SDK adapter, loaded on the first IAM call (see createIam in sdk.ts).
+import {
+  CreateAccessKeyCommand,
+  DeleteAccessKeyCommand,
+  GetAccessKeyLastUsedCommand,
+  IAMClient,
+  ListAccessKeysCommand,
+  ListUsersCommand,
+  UpdateAccessKeyCommand,
+} from "@aws-sdk/client-iam";
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@aws-sdk/types";
+import {
+  type AccessKey,
+  AwsCallError,
+  type IamPort,
+  type IamUser,
+  type KeyLastUsed,
+  type NewAccessKey,
+} from "../engine/ports.js";
+import { type Credentials, call, REQUEST_HANDLER, toAwsCallError } from "./sdk.js";
+
+function iamClient(credentials: Credentials, region: string, maxAttempts?: number): IAMClient {
+  return new IAMClient({
+    region,
+    credentials: credentials as AwsCredentialIdentity | AwsCredentialIdentityProvider,
+    requestHandler: REQUEST_HANDLER,
+    ...(maxAttempts ? { maxAttempts } : {}),
+  });
+}
+
+function toKey(k: { AccessKeyId?: string; Status?: string; CreateDate?: Date }): AccessKey {
+  return {
+    accessKeyId: k.AccessKeyId ?? "",
+    status: k.Status === "Inactive" ? "Inactive" : "Active",
+    createDate: k.CreateDate ?? new Date(0),
+  };
+}
+
+export function createIamPort(credentials: Credentials, region: string): IamPort {
+  const client = iamClient(credentials, region);
+  const once = iamClient(credentials, region, 1);
+  return {
+    listAccessKeys: (userName) =>
+      call("ListAccessKeys", async () => {
+        const keys: AccessKey[] = [];
+        let marker: string | undefined;
+        do {
+          const page = await client.send(new ListAccessKeysCommand({ UserName: userName, Marker: marker }));
+          for (const k of page.AccessKeyMetadata ?? []) keys.push(toKey(k));
+          marker = page.IsTruncated ? page.Marker : undefined;
+        } while (marker);
+        return keys;
+      }),
+    createAccessKey: (userName) =>
+      call("CreateAccessKey", async () => {
+        const out = await once.send(new CreateAccessKeyCommand({ UserName: userName }));
+        const k = out.AccessKey;
+        if (!k?.AccessKeyId || !k.SecretAccessKey) {
+          throw new AwsCallError("InvalidResponse", "CreateAccessKey", "IAM answered without a key", true);
+        }
+        return {
+          ...toKey(k),
+          secretAccessKey: k.SecretAccessKey,
+          userName: k.UserName ?? userName,
+        } satisfies NewAccessKey;
+      }),
+    updateAccessKey: (userName, accessKeyId, status) =>
+      call("UpdateAccessKey", async () => {
+        await client.send(
+          new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId, Status: status }),
+        );
+      }),
+    deleteAccessKey: (userName, accessKeyId) =>
+      call("DeleteAccessKey", async () => {
+        try {
+          await client.send(new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId }));
+        } catch (err) {
+          // A retry after a lost answer finds the key already gone: that is the outcome we wanted.
+          if (toAwsCallError(err, "DeleteAccessKey").code === "NoSuchEntity") return;
+          throw err;
+        }
+      }),
+    getAccessKeyLastUsed: (accessKeyId) =>
+      call("GetAccessKeyLastUsed", async () => {
+        const out = await client.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: accessKeyId }));
+        const used = out.AccessKeyLastUsed;
+        const result: KeyLastUsed = {
+          ...(out.UserName ? { userName: out.UserName } : {}),
+          ...(used?.LastUsedDate ? { lastUsedDate: used.LastUsedDate } : {}),
+          ...(used?.ServiceName && used.ServiceName !== "N/A" ? { serviceName: used.ServiceName } : {}),
+          ...(used?.Region && used.Region !== "N/A" ? { region: used.Region } : {}),
+        };
+        return result;
+      }),
+    listUsers: () =>
+      call("ListUsers", async () => {
+        const users: IamUser[] = [];
+        let marker: string | undefined;
+        do {
+          const page = await client.send(new ListUsersCommand({ Marker: marker }));
+          for (const u of page.Users ?? []) users.push({ userName: u.UserName ?? "", arn: u.Arn ?? "" });
+          marker = page.IsTruncated ? page.Marker : undefined;
+        } while (marker);
+        return users;
+      }),
+  };
+}
