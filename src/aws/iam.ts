@@ -8,7 +8,6 @@ import {
   ListUsersCommand,
   UpdateAccessKeyCommand,
 } from "@aws-sdk/client-iam";
-import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@aws-sdk/types";
 import {
   type AccessKey,
   AwsCallError,
@@ -17,15 +16,10 @@ import {
   type KeyLastUsed,
   type NewAccessKey,
 } from "../engine/ports.js";
-import { type Credentials, call, REQUEST_HANDLER, toAwsCallError } from "./sdk.js";
+import { type Credentials, call, clientConfig, toAwsCallError } from "./sdk.js";
 
 function iamClient(credentials: Credentials, region: string, maxAttempts?: number): IAMClient {
-  return new IAMClient({
-    region,
-    credentials: credentials as AwsCredentialIdentity | AwsCredentialIdentityProvider,
-    requestHandler: REQUEST_HANDLER,
-    ...(maxAttempts ? { maxAttempts } : {}),
-  });
+  return new IAMClient(clientConfig(credentials, region, maxAttempts));
 }
 
 function toKey(k: { AccessKeyId?: string; Status?: string; CreateDate?: Date }): AccessKey {

@@ -24,7 +24,7 @@ const NETWORK_CODES = new Set([
   "UND_ERR_SOCKET",
 ]);
 
-export const REQUEST_HANDLER = { connectionTimeout: 5_000, requestTimeout: 30_000 };
+const REQUEST_HANDLER = { connectionTimeout: 5_000, requestTimeout: 30_000 };
 
 function field(err: object, name: string): unknown {
   return (err as Record<string, unknown>)[name];
@@ -73,13 +73,18 @@ export function resolveRegion(
 
 export type Credentials = StaticCredentials | AwsCredentialIdentityProvider;
 
-function stsClient(credentials: Credentials, region: string, maxAttempts?: number): STSClient {
-  return new STSClient({
+/** What every client of keyctl shares: the region, these credentials, timeouts, and the retries. */
+export function clientConfig(credentials: Credentials, region: string, maxAttempts?: number) {
+  return {
     region,
     credentials: credentials as AwsCredentialIdentity | AwsCredentialIdentityProvider,
     requestHandler: REQUEST_HANDLER,
     ...(maxAttempts ? { maxAttempts } : {}),
-  });
+  };
+}
+
+function stsClient(credentials: Credentials, region: string, maxAttempts?: number): STSClient {
+  return new STSClient(clientConfig(credentials, region, maxAttempts));
 }
 
 /**

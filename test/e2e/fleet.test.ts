@@ -1,33 +1,16 @@
 import { appendFile, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CredentialsDocument } from "../../src/ini/document.js";
-import { type AccessKeyPair, callerIdentity, createFixtures, type Fixtures } from "../harness/fixtures.js";
-import { type MotoServer, startMoto } from "../harness/moto.js";
-import { type FaultProxy, startProxy } from "../harness/proxy.js";
+import { type AccessKeyPair, callerIdentity } from "../harness/fixtures.js";
 import { keyOf, makeHome, profileText, readProfile, runCli } from "./cli.js";
+import { useWorld } from "./world.js";
 
-let moto: MotoServer;
-let proxy: FaultProxy;
-let fx: Fixtures;
-
-beforeAll(async () => {
-  moto = await startMoto();
-  proxy = await startProxy(moto.url);
-  fx = createFixtures(moto.url, { proxy });
-});
-afterAll(async () => {
-  await proxy?.close();
-  await moto?.stop();
-});
-beforeEach(async () => {
-  await moto.reset();
-  proxy.reset();
-});
+const w = useWorld();
 
 async function users(names: string[], policy: "self" | "none" = "self"): Promise<Map<string, AccessKeyPair>> {
   const keys = new Map<string, AccessKeyPair>();
-  for (const name of names) keys.set(name, await fx.createUserWithKey(name, { policy }));
+  for (const name of names) keys.set(name, await w.fx.createUserWithKey(name, { policy }));
   return keys;
 }
 
@@ -40,7 +23,7 @@ async function expectNoStrandedKeys(credentials: string, names: string[]): Promi
   const doc = CredentialsDocument.parse(await readFile(credentials, "utf8"));
   const held = new Set(doc.profileNames().map((p) => doc.get(p, "aws_access_key_id")));
   for (const name of names) {
-    for (const k of await fx.listKeys(name))
+    for (const k of await w.fx.listKeys(name))
       expect(held.has(k.accessKeyId), `${name} ${k.accessKeyId}`).toBe(true);
   }
 }
@@ -52,7 +35,7 @@ describe("several targets", () => {
     const { home, credentials } = await makeHome(
       `${fileOf(keys)}\n[sso-only]\nregion = eu-west-1\n[temp]\naws_access_key_id = ASIATEMP\naws_secret_access_key = x\naws_session_token = y\n`,
     );
-    const run = await runCli(["--all", "--json"], { home, endpoint: proxy.url });
+    const run = await runCli(["--all", "--json"], { home, endpoint: w.endpoint });
     expect(run.status, run.stderr).toBe(0);
     const doc = JSON.parse(run.stdout) as {
       results: { profile: string; status: string }[];
@@ -63,7 +46,7 @@ describe("several targets", () => {
     for (const name of names) {
       const now = keyOf(await readProfile(credentials, name));
       expect(now.accessKeyId).not.toBe(keys.get(name)!.accessKeyId);
-      expect(await callerIdentity(proxy.url, now)).toContain(`:user/${name}`);
+      expect(await callerIdentity(w.endpoint, now)).toContain(`:user/${name}`);
       expect(keyOf(await readProfile(credentials, `${name}-previous`))).toEqual(keys.get(name));
     }
     await expectNoStrandedKeys(credentials, names);
@@ -71,13 +54,13 @@ describe("several targets", () => {
 
   it("-a admin -t x -t y -t z rotates exactly those; an unknown key fails alone and is named", async () => {
     const keys = await users(["x", "y", "z", "w", "ghost"], "none");
-    await fx.createUser("admin", { policy: "admin" });
-    const admin = await fx.createKey("admin");
-    await fx.deleteKey("ghost", keys.get("ghost")!.accessKeyId);
+    await w.fx.createUser("admin", { policy: "admin" });
+    const admin = await w.fx.createKey("admin");
+    await w.fx.deleteKey("ghost", keys.get("ghost")!.accessKeyId);
     const { home, credentials } = await makeHome(`${fileOf(keys)}\n${profileText("admin", admin)}`);
     const run = await runCli(["-a", "admin", "-t", "x", "-t", "y", "-t", "ghost", "-t", "z"], {
       home,
-      endpoint: proxy.url,
+      endpoint: w.endpoint,
     });
     expect(run.status).toBe(1);
     expect(run.stdout).toMatch(/ghost\s+✘ failed/);
@@ -97,14 +80,14 @@ describe("several targets", () => {
     for (let round = 0; round < 2; round++) {
       const run = await runCli(["--all", "--concurrency", "8", "--old-key", "delete"], {
         home,
-        endpoint: proxy.url,
+        endpoint: w.endpoint,
       });
       expect(run.status, run.stderr + run.stdout).toBe(0);
     }
     for (const name of names) {
       const now = keyOf(await readProfile(credentials, name));
-      expect(await callerIdentity(proxy.url, now)).toContain(`:user/${name}`);
-      const iam = await fx.listKeys(name);
+      expect(await callerIdentity(w.endpoint, now)).toContain(`:user/${name}`);
+      const iam = await w.fx.listKeys(name);
       expect(iam.map((k) => k.accessKeyId)).toEqual([now.accessKeyId]);
     }
   }, 180_000);
@@ -115,12 +98,12 @@ describe("age-based runs", () => {
     const keys = await users(["a1", "a2"]);
     const { home, credentials } = await makeHome(fileOf(keys));
     const before = await readFile(credentials, "utf8");
-    const skip = await runCli(["--all", "--older-than", "30"], { home, endpoint: proxy.url });
+    const skip = await runCli(["--all", "--older-than", "30"], { home, endpoint: w.endpoint });
     expect(skip.status, skip.stderr).toBe(0);
     expect(skip.stdout).toMatch(/a1\s+– skipped/);
     expect(await readFile(credentials, "utf8")).toBe(before);
-    expect(proxy.calls.some((c) => c.action === "CreateAccessKey")).toBe(false);
-    const all = await runCli(["--all", "--older-than", "0"], { home, endpoint: proxy.url });
+    expect(w.proxy.calls.some((c) => c.action === "CreateAccessKey")).toBe(false);
+    const all = await runCli(["--all", "--older-than", "0"], { home, endpoint: w.endpoint });
     expect(all.status, all.stderr).toBe(0);
     for (const name of ["a1", "a2"]) {
       expect(keyOf(await readProfile(credentials, name)).accessKeyId).not.toBe(keys.get(name)!.accessKeyId);
@@ -132,25 +115,25 @@ describe("finishing a rotation", () => {
   it("--finish retires the old key, drops -previous and keeps the current key working", async () => {
     const keys = await users(["fin"]);
     const { home, credentials } = await makeHome(fileOf(keys));
-    expect((await runCli(["-t", "fin"], { home, endpoint: proxy.url })).status).toBe(0);
+    expect((await runCli(["-t", "fin"], { home, endpoint: w.endpoint })).status).toBe(0);
     const current = keyOf(await readProfile(credentials, "fin"));
-    const finish = await runCli(["--finish", "-t", "fin", "--yes"], { home, endpoint: proxy.url });
+    const finish = await runCli(["--finish", "-t", "fin", "--yes"], { home, endpoint: w.endpoint });
     expect(finish.status, finish.stderr).toBe(0);
-    expect((await fx.listKeys("fin")).map((k) => k.accessKeyId)).toEqual([current.accessKeyId]);
+    expect((await w.fx.listKeys("fin")).map((k) => k.accessKeyId)).toEqual([current.accessKeyId]);
     expect(await readProfile(credentials, "fin-previous")).toBeUndefined();
-    expect(await callerIdentity(proxy.url, current)).toContain(":user/fin");
+    expect(await callerIdentity(w.endpoint, current)).toContain(":user/fin");
   });
 
   it("--finish refuses to retire a key another profile still holds", async () => {
     const keys = await users(["sh"]);
     const { home, credentials } = await makeHome(fileOf(keys));
-    expect((await runCli(["-t", "sh"], { home, endpoint: proxy.url })).status).toBe(0);
+    expect((await runCli(["-t", "sh"], { home, endpoint: w.endpoint })).status).toBe(0);
     // A profile added later still uses the old key.
     await appendFile(credentials, `\n${profileText("sh-copy", keys.get("sh")!)}`);
-    const finish = await runCli(["--finish", "-t", "sh", "--yes"], { home, endpoint: proxy.url });
+    const finish = await runCli(["--finish", "-t", "sh", "--yes"], { home, endpoint: w.endpoint });
     expect(finish.status).toBe(1);
     expect(finish.stderr).toMatch(/still used by profile sh-copy/);
-    expect((await fx.listKeys("sh")).map((k) => k.accessKeyId)).toContain(keys.get("sh")!.accessKeyId);
+    expect((await w.fx.listKeys("sh")).map((k) => k.accessKeyId)).toContain(keys.get("sh")!.accessKeyId);
     expect(await readProfile(credentials, "sh-previous")).toBeDefined();
   });
 
@@ -160,11 +143,11 @@ describe("finishing a rotation", () => {
       `${fileOf(keys)}\n${profileText("dup0-ci", keys.get("dup0")!)}`,
     );
     const before = await readFile(credentials, "utf8");
-    const run = await runCli(["-t", "dup0"], { home, endpoint: proxy.url });
+    const run = await runCli(["-t", "dup0"], { home, endpoint: w.endpoint });
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/dup0-ci .*--yes/);
     expect(await readFile(credentials, "utf8")).toBe(before);
-    expect((await fx.listKeys("dup0")).map((k) => k.accessKeyId)).toEqual([keys.get("dup0")!.accessKeyId]);
+    expect((await w.fx.listKeys("dup0")).map((k) => k.accessKeyId)).toEqual([keys.get("dup0")!.accessKeyId]);
   });
 
   it("a rotation with --yes updates profiles sharing the key in the same write", async () => {
@@ -172,7 +155,7 @@ describe("finishing a rotation", () => {
     const { home, credentials } = await makeHome(
       `${fileOf(keys)}\n${profileText("dup-ci", keys.get("dup")!)}`,
     );
-    const run = await runCli(["-t", "dup", "--yes"], { home, endpoint: proxy.url });
+    const run = await runCli(["-t", "dup", "--yes"], { home, endpoint: w.endpoint });
     expect(run.status, run.stderr).toBe(0);
     expect(keyOf(await readProfile(credentials, "dup-ci"))).toEqual(
       keyOf(await readProfile(credentials, "dup")),
@@ -183,14 +166,14 @@ describe("finishing a rotation", () => {
     const keys = await users(["od1", "od2"]);
     const { home } = await makeHome(fileOf(keys));
     expect(
-      (await runCli(["-t", "od1", "--old-key", "deactivate"], { home, endpoint: proxy.url })).status,
+      (await runCli(["-t", "od1", "--old-key", "deactivate"], { home, endpoint: w.endpoint })).status,
     ).toBe(0);
-    expect((await runCli(["-t", "od2", "--old-key", "delete"], { home, endpoint: proxy.url })).status).toBe(
+    expect((await runCli(["-t", "od2", "--old-key", "delete"], { home, endpoint: w.endpoint })).status).toBe(
       0,
     );
-    const od1 = await fx.listKeys("od1");
+    const od1 = await w.fx.listKeys("od1");
     expect(od1.find((k) => k.accessKeyId === keys.get("od1")!.accessKeyId)?.status).toBe("Inactive");
-    expect((await fx.listKeys("od2")).some((k) => k.accessKeyId === keys.get("od2")!.accessKeyId)).toBe(
+    expect((await w.fx.listKeys("od2")).some((k) => k.accessKeyId === keys.get("od2")!.accessKeyId)).toBe(
       false,
     );
   });
@@ -201,9 +184,9 @@ describe("restore and backups", () => {
     const keys = await users(["rs"]);
     const { home, credentials } = await makeHome(fileOf(keys, "# restore me\r\n"));
     const original = await readFile(credentials, "utf8");
-    expect((await runCli(["-t", "rs"], { home, endpoint: proxy.url })).status).toBe(0);
+    expect((await runCli(["-t", "rs"], { home, endpoint: w.endpoint })).status).toBe(0);
     const rotated = await readFile(credentials, "utf8");
-    const restore = await runCli(["--restore", "--yes"], { home, endpoint: proxy.url });
+    const restore = await runCli(["--restore", "--yes"], { home, endpoint: w.endpoint });
     expect(restore.status, restore.stderr).toBe(0);
     expect(restore.stderr).toMatch(/rs: key .* → /);
     expect(await readFile(credentials, "utf8")).toBe(original);
@@ -216,9 +199,9 @@ describe("restore and backups", () => {
   it("--restore without --yes and without a terminal fails at once naming --yes", async () => {
     const keys = await users(["rn"]);
     const { home, credentials } = await makeHome(fileOf(keys));
-    expect((await runCli(["-t", "rn"], { home, endpoint: proxy.url })).status).toBe(0);
+    expect((await runCli(["-t", "rn"], { home, endpoint: w.endpoint })).status).toBe(0);
     const rotated = await readFile(credentials, "utf8");
-    const restore = await runCli(["--restore"], { home, endpoint: proxy.url });
+    const restore = await runCli(["--restore"], { home, endpoint: w.endpoint });
     expect(restore.status).toBe(2);
     expect(restore.stderr).toMatch(/--yes/);
     expect(await readFile(credentials, "utf8")).toBe(rotated);
@@ -228,7 +211,7 @@ describe("restore and backups", () => {
     const keys = await users(["kb"]);
     const { home } = await makeHome(fileOf(keys));
     for (let i = 0; i < 4; i++) {
-      const run = await runCli(["-t", "kb", "--keep-backups", "2"], { home, endpoint: proxy.url });
+      const run = await runCli(["-t", "kb", "--keep-backups", "2"], { home, endpoint: w.endpoint });
       expect(run.status, run.stderr).toBe(0);
     }
     const backups = (await readdir(join(home, ".aws"))).filter((f) => f.startsWith("credentials.backup."));
@@ -242,11 +225,11 @@ describe("audit", () => {
     const { home } = await makeHome(fileOf(keys));
     const fresh = await runCli(["-k", "-t", "au", "--older-than", "30", "--json"], {
       home,
-      endpoint: proxy.url,
+      endpoint: w.endpoint,
     });
     expect(fresh.status, fresh.stderr).toBe(0);
     expect((JSON.parse(fresh.stdout) as { keys: unknown[] }).keys).toHaveLength(0);
-    const all = await runCli(["-k", "-t", "au", "--json"], { home, endpoint: proxy.url });
+    const all = await runCli(["-k", "-t", "au", "--json"], { home, endpoint: w.endpoint });
     const doc = JSON.parse(all.stdout) as {
       keys: { accessKeyId: string; marker: string; lastUsedDate: string | null }[];
     };

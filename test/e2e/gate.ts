@@ -11,16 +11,16 @@
  *
  * Requests are forwarded byte for byte with their Host header, so SigV4 signatures still verify.
  */
-import {
-  createServer,
-  request as httpRequest,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type Server,
-} from "node:http";
+import { createServer, type OutgoingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { awsQueryErrorXml, type FaultKind, parseCredentialScope } from "../harness/proxy.js";
+import {
+  awsQueryErrorXml,
+  type FaultKind,
+  forward,
+  HOP_BY_HOP,
+  parseCredentialScope,
+  readBody,
+} from "../harness/proxy.js";
 
 export interface GateRule {
   /** Query action ("GetCallerIdentity", "DeleteAccessKey", ...) or "*". */
@@ -59,51 +59,6 @@ export interface Gate {
   inject(rule: GateRule): void;
   reset(): void;
   close(): Promise<void>;
-}
-
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
-
-interface Upstream {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
-
-function forward(target: URL, req: IncomingMessage, body: Buffer): Promise<Upstream> {
-  const headers: OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
-  headers["content-length"] = String(body.length);
-  return new Promise((resolve, reject) => {
-    const up = httpRequest(
-      {
-        hostname: target.hostname,
-        port: target.port,
-        method: req.method,
-        path: req.url ?? "/",
-        headers,
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }),
-        );
-        res.on("error", reject);
-      },
-    );
-    up.on("error", reject);
-    up.end(body);
-  });
 }
 
 interface LiveRule extends GateRule {

@@ -2,36 +2,20 @@
 // `q` quits. Run under a real pseudo-terminal (util-linux `script`), answers typed ahead.
 import { spawn, spawnSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { callerIdentity, createFixtures, type Fixtures } from "../harness/fixtures.js";
-import { type MotoServer, motoEnv, startMoto } from "../harness/moto.js";
-import { type FaultProxy, startProxy } from "../harness/proxy.js";
-import { CLI, keyOf, makeHome, profileText, readProfile } from "./cli.js";
+import { describe, expect, it } from "vitest";
+import { callerIdentity } from "../harness/fixtures.js";
+import { motoEnv } from "../harness/moto.js";
+import { cliPath, keyOf, makeHome, profileText, readProfile } from "./cli.js";
+import { useWorld } from "./world.js";
 
 const hasScript = spawnSync("script", ["--version"]).status === 0;
 
-let moto: MotoServer;
-let proxy: FaultProxy;
-let fx: Fixtures;
-
-beforeAll(async () => {
-  moto = await startMoto();
-  proxy = await startProxy(moto.url);
-  fx = createFixtures(moto.url, { proxy });
-});
-afterAll(async () => {
-  await proxy?.close();
-  await moto?.stop();
-});
-beforeEach(async () => {
-  await moto.reset();
-  proxy.reset();
-});
+const w = useWorld();
 
 function inTerminal(answers: string, home: string): Promise<{ code: number | null; screen: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("script", ["-qec", `${process.execPath} ${CLI}`, "/dev/null"], {
-      env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", TERM: "xterm", ...motoEnv(proxy.url) },
+    const child = spawn("script", ["-qec", `${process.execPath} ${cliPath()}`, "/dev/null"], {
+      env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", TERM: "xterm", ...motoEnv(w.endpoint) },
       stdio: ["pipe", "pipe", "pipe"],
     });
     let screen = "";
@@ -49,8 +33,8 @@ function inTerminal(answers: string, home: string): Promise<{ code: number | nul
 
 describe.skipIf(!hasScript)("interactive menu", () => {
   it("picks the auth profile, then the target, and rotates with no further question", async () => {
-    const admin = await fx.createUserWithKey("admin", { policy: "admin" });
-    const dev = await fx.createUserWithKey("dev", { policy: "none" });
+    const admin = await w.fx.createUserWithKey("admin", { policy: "admin" });
+    const dev = await w.fx.createUserWithKey("dev", { policy: "none" });
     const { home, credentials } = await makeHome(
       `${profileText("admin", admin)}\n${profileText("dev", dev)}`,
     );
@@ -61,17 +45,17 @@ describe.skipIf(!hasScript)("interactive menu", () => {
     expect(run.screen).toMatch(/Rotated profile dev/);
     const now = keyOf(await readProfile(credentials, "dev"));
     expect(now.accessKeyId).not.toBe(dev.accessKeyId);
-    expect(await callerIdentity(proxy.url, now)).toContain(":user/dev");
+    expect(await callerIdentity(w.endpoint, now)).toContain(":user/dev");
     expect(run.screen).not.toContain(now.secretAccessKey);
   });
 
   it("q quits with exit 130 and changes nothing", async () => {
-    const dev = await fx.createUserWithKey("dev");
+    const dev = await w.fx.createUserWithKey("dev");
     const { home, credentials } = await makeHome(profileText("dev", dev));
     const before = await readFile(credentials, "utf8");
     const run = await inTerminal("1\nq\n", home);
     expect(run.code).toBe(130);
     expect(await readFile(credentials, "utf8")).toBe(before);
-    expect(proxy.calls).toHaveLength(0);
+    expect(w.proxy.calls).toHaveLength(0);
   });
 });

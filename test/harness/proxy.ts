@@ -100,7 +100,7 @@ export interface FaultProxy {
 const IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/";
 const STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/";
 const ACCOUNT_ID = "123456789012";
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
   "proxy-connection",
@@ -155,7 +155,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
+export function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -164,13 +164,14 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-interface Upstream {
+export interface Upstream {
   status: number;
   headers: IncomingHttpHeaders;
   body: Buffer;
 }
 
-function forward(target: URL, req: IncomingMessage, body: Buffer): Promise<Upstream> {
+/** Sends the request on to `target` unchanged (the Host header is part of the signature). */
+export function forward(target: URL, req: IncomingMessage, body: Buffer): Promise<Upstream> {
   const headers: OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(req.headers)) {
     if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
