@@ -13,6 +13,7 @@ import {
   AwsCallError,
   type IamPort,
   type IamUser,
+  isAwsCallError,
   type KeyLastUsed,
   type NewAccessKey,
 } from "../engine/ports.js";
@@ -70,7 +71,7 @@ export function createIamPort(credentials: Credentials, region: string): IamPort
           await client.send(new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId }));
         } catch (err) {
           // A retry after a lost answer finds the key already gone: that is the outcome we wanted.
-          if (toAwsCallError(err, "DeleteAccessKey").code === "NoSuchEntity") return;
+          if (isAwsCallError(toAwsCallError(err, "DeleteAccessKey"), "NoSuchEntity")) return;
           throw err;
         }
       }),

@@ -10,6 +10,7 @@ import {
   type StaticCredentials,
   type StsPort,
 } from "../engine/ports.js";
+import { KeyctlError } from "../errors.js";
 
 const NETWORK_CODES = new Set([
   "ECONNREFUSED",
@@ -31,8 +32,9 @@ function field(err: object, name: string): unknown {
 }
 
 /** Maps whatever the SDK threw to an AwsCallError carrying the wire error code. */
-export function toAwsCallError(err: unknown, operation: string): AwsCallError {
-  if (err instanceof AwsCallError) return err;
+export function toAwsCallError(err: unknown, operation: string): AwsCallError | KeyctlError {
+  // keyctl's own errors raised inside the SDK (the MFA prompt of a credential provider) pass as they are.
+  if (err instanceof AwsCallError || err instanceof KeyctlError) return err;
   if (!err || typeof err !== "object") return new AwsCallError("Unknown", operation, String(err));
   const name = typeof field(err, "name") === "string" ? (field(err, "name") as string) : "Error";
   const code = typeof field(err, "code") === "string" ? (field(err, "code") as string) : undefined;

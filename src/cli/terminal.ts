@@ -1,5 +1,6 @@
 import { createInterface, type Interface } from "node:readline";
 import { CancelledError, UsageError } from "../errors.js";
+import { interrupt } from "../util/interrupt.js";
 
 /** Questions to the person at the terminal. Every question has a flag that answers it instead. */
 export interface Terminal {
@@ -32,14 +33,12 @@ export function createTerminal(options: { yes: boolean }): Terminal {
       else queued.push(text);
     });
     created.on("close", () => {
-      closed = true;
+      if (rl === created) closed = true;
       waiting?.(undefined);
       waiting = undefined;
     });
-    created.on("SIGINT", () => {
-      process.stderr.write("\n");
-      process.exit(130);
-    });
+    // In raw mode Ctrl-C reaches readline, not the process: hand it to the same handler.
+    created.on("SIGINT", () => interrupt("SIGINT"));
     rl = created;
     return created;
   }
@@ -56,6 +55,10 @@ export function createTerminal(options: { yes: boolean }): Terminal {
           : await new Promise<string | undefined>((resolve) => {
               waiting = resolve;
             });
+    // Give the terminal back between questions: Ctrl-C during the work that follows is then a
+    // signal again, which waits for a shielded step instead of ending the process mid-way.
+    rl = undefined;
+    r.close();
     if (answer === undefined) throw new CancelledError("No answer (end of input); nothing was changed.");
     if (queued.length > 0 || closed) process.stderr.write(`${answer}\n`);
     return answer.trim();

@@ -1,6 +1,7 @@
 import type { CliInput } from "../cli/args.js";
 import type { Output } from "../cli/output.js";
 import { createTerminal } from "../cli/terminal.js";
+import { awsFailure } from "../engine/messages.js";
 import { readTarget } from "../engine/plan.js";
 import { ExitCode, KeyctlError, UsageError } from "../errors.js";
 import { credentialKind, isPreviousProfile, listProfiles } from "../profiles.js";
@@ -24,6 +25,8 @@ export async function runAws(input: CliInput, out: Output): Promise<number> {
   }
   try {
     return await dispatch(ctx);
+  } catch (err) {
+    throw awsFailure(err);
   } finally {
     terminal.close();
   }
@@ -92,31 +95,59 @@ async function runJob(
   authProfile: string | undefined,
   targets: string[],
 ): Promise<number> {
-  const { input, out, file } = ctx;
+  const { input, file } = ctx;
   for (const t of targets) readTarget(file.doc, t, file.path);
-  if (authProfile && targets.includes(authProfile) && targets.length > 1) {
-    targets = [...targets.filter((t) => t !== authProfile), authProfile];
-  }
   const batch = targets.length > 1 || input.all;
-  let outcomes: Outcome[];
   if (!batch) {
     const sessions = await openFor(ctx, authProfile ?? targets[0]!);
-    outcomes = await runTargets(ctx, targets, () => Promise.resolve(sessions), { live: false });
+    const outcomes = await runTargets(ctx, targets, () => Promise.resolve(sessions), { live: false });
     const only = outcomes[0]!;
     if (only.error) throw only.error;
-  } else {
-    const opened = new Map<string, ReturnType<typeof openFor>>();
-    const sessionFor = (target: string) => {
-      const profile = authProfile ?? target;
-      let s = opened.get(profile);
-      if (!s) {
-        s = openFor(ctx, profile);
-        opened.set(profile, s);
-      }
-      return s;
-    };
-    outcomes = await runTargets(ctx, targets, sessionFor, { live: true });
+    await prune(ctx, outcomes);
+    return worstExit(outcomes);
   }
+
+  // Profiles that share one key are one rotation: the first one's write updates the others (with
+  // --yes); rotating them side by side would race for the same IAM user.
+  const byKey = new Map<string, string>();
+  const sharing: Outcome[] = [];
+  const distinct: string[] = [];
+  for (const t of targets) {
+    const id = file.doc.get(t, "aws_access_key_id") ?? "";
+    const first = byKey.get(id);
+    if (first === undefined) {
+      byKey.set(id, t);
+      distinct.push(t);
+    } else {
+      sharing.push({ profile: t, status: "skipped", exitCode: 0, changedFile: false, sharedWith: first });
+    }
+  }
+  const opened = new Map<string, ReturnType<typeof openFor>>();
+  const sessionFor = (target: string) => {
+    const profile = authProfile ?? target;
+    let s = opened.get(profile);
+    if (!s) {
+      s = openFor(ctx, profile);
+      opened.set(profile, s);
+    }
+    return s;
+  };
+  // The auth profile, when it is a target too, goes strictly after the others: its old key must
+  // not be retired while they still sign with it.
+  const first = distinct.filter((t) => t !== authProfile);
+  const last = distinct.filter((t) => t === authProfile);
+  const outcomes = [
+    ...(await runTargets(ctx, first, sessionFor, { live: true })),
+    ...(last.length > 0 ? await runTargets(ctx, last, sessionFor, { live: true }) : []),
+    ...sharing,
+  ];
+  await prune(ctx, outcomes);
+  renderSummary(ctx, outcomes);
+  return worstExit(outcomes);
+}
+
+async function prune(ctx: CommandContext, outcomes: readonly Outcome[]): Promise<void> {
+  const { input, out } = ctx;
   if (outcomes.some((o) => o.changedFile)) {
     const removed = await pruneBackups(ctx.store.path, input.keepBackups ?? DEFAULT_KEEP_BACKUPS);
     if (removed.length > 0 && !out.json)
@@ -124,8 +155,6 @@ async function runJob(
         `Removed ${removed.length} old backup(s) (keeping ${input.keepBackups ?? DEFAULT_KEEP_BACKUPS}).`,
       );
   }
-  if (batch) renderSummary(ctx, outcomes);
-  return worstExit(outcomes);
 }
 
 function worstExit(outcomes: readonly Outcome[]): number {

@@ -17,6 +17,8 @@ export interface Outcome {
   readonly rotation?: RotationResult;
   readonly finish?: FinishResult;
   readonly error?: KeyctlError;
+  /** Skipped because it holds the same key as this profile, whose rotation covers it. */
+  readonly sharedWith?: string;
 }
 
 /** One prompt at a time, even when several rotations run at once. */
@@ -40,7 +42,8 @@ export async function runTargets(
 ): Promise<Outcome[]> {
   const { input, out, store, terminal } = ctx;
   const confirm = serialized((q: string, flag: string) => terminal.confirm(q, flag));
-  const journal = new Journal(store.path);
+  // Next to the real file, like the lock: a symlink and its target share one journal.
+  const journal = new Journal(ctx.file.realPath);
   const single = !options.live;
   const spinner =
     single && out.interactive && !out.json && input.command === "rotate"
@@ -128,7 +131,13 @@ export async function runTargets(
 function outcomeJson(o: Outcome, credentialsFile: string) {
   if (o.rotation) return rotationJson(o.rotation, credentialsFile);
   if (o.finish) return { credentialsFile, ...o.finish };
-  return { profile: o.profile, status: o.status, exitCode: o.exitCode, error: o.error?.message ?? null };
+  return {
+    profile: o.profile,
+    status: o.status,
+    exitCode: o.exitCode,
+    error: o.error?.message ?? null,
+    ...(o.sharedWith ? { sharedWith: o.sharedWith } : {}),
+  };
 }
 
 const MARK = {
@@ -143,6 +152,8 @@ const MARK = {
 
 function detail(o: Outcome): string {
   if (o.error) return o.error.message;
+  if (o.sharedWith)
+    return `holds the same key as ${o.sharedWith}; rotated with it when its profiles are updated (--yes)`;
   const r = o.rotation;
   if (r) {
     if (r.status === "skipped") return `skipped: ${r.problem ?? ""}`;

@@ -15,20 +15,24 @@ function describe(c: ProfileChange): string {
 export async function runRestore(input: CliInput, out: Output): Promise<number> {
   const store = new CredentialsStore(credentialsPath(input.credentials));
   const terminal = createTerminal({ yes: input.yes });
-  const result = await restoreBackup(
-    { backup: input.restore ?? true, yes: input.yes, dryRun: input.dryRun },
-    {
-      store,
-      confirm: (q, flag) => terminal.confirm(q, flag),
-      show: (backup, changes) => {
-        if (out.json) return;
-        out.note(`Restoring ${backup} over ${store.path}:`);
-        if (changes.length === 0) out.note("  no profile's key changes (only other lines differ)");
-        for (const c of changes) out.note(describe(c));
+  let result: Awaited<ReturnType<typeof restoreBackup>>;
+  try {
+    result = await restoreBackup(
+      { backup: input.restore ?? true, yes: input.yes, dryRun: input.dryRun },
+      {
+        store,
+        confirm: (q, flag) => terminal.confirm(q, flag),
+        show: (backup, changes) => {
+          if (out.json) return;
+          out.note(`Restoring ${backup} over ${store.path}:`);
+          if (changes.length === 0) out.note("  no profile's key changes (only other lines differ)");
+          for (const c of changes) out.note(describe(c));
+        },
       },
-    },
-  );
-  terminal.close();
+    );
+  } finally {
+    terminal.close();
+  }
   if (result.status === "done") await pruneBackups(store.path, input.keepBackups ?? DEFAULT_KEEP_BACKUPS);
   if (out.json) {
     out.document({ credentialsFile: store.path, ...result });

@@ -77,6 +77,18 @@ export async function finishRotation(
   const old = keys.find((k) => k.accessKeyId === oldId);
   const current = keys.find((k) => k.accessKeyId === target.key.accessKeyId);
   const base = { profile, userName: owner.userName, retiredKeyId: oldId };
+  if (!old) {
+    // Not one of this user's keys. Gone, or another user's? Its own signature says which.
+    const secret = file.doc.get(prevName, "aws_secret_access_key");
+    const alive = secret
+      ? await deps.sts.callerIdentity({ accessKeyId: oldId, secretAccessKey: secret }).catch(() => undefined)
+      : undefined;
+    if (alive) {
+      throw new KeyctlError(
+        `Key ${oldId} in [${prevName}] belongs to ${alive.arn}, not to IAM user ${owner.userName}; keyctl does not touch it. Nothing was changed.`,
+      );
+    }
+  }
 
   let usedAfterRotation: string | undefined;
   if (old) {
@@ -127,9 +139,23 @@ export async function finishRotation(
       };
     }
   }
-  await deps.store.update((doc) => {
-    if (doc.get(prevName, "aws_access_key_id") === oldId) doc.removeSection(prevName);
-  });
+  try {
+    await deps.store.update((doc) => {
+      if (doc.get(prevName, "aws_access_key_id") === oldId) doc.removeSection(prevName);
+    });
+  } catch (err) {
+    if (outcome !== "deleted") throw err;
+    return {
+      ...base,
+      status: "partial",
+      exitCode: ExitCode.partial,
+      oldKey: outcome,
+      problem: `Old key ${oldId} is deleted in IAM, but [${prevName}] could not be removed from the file (${err instanceof Error ? err.message : String(err)}).`,
+      nextSteps: [
+        `Remove the [${prevName}] section by hand, or run keyctl --finish -t ${profile} again once the file is writable.`,
+      ],
+    };
+  }
   return {
     ...base,
     status: "done",

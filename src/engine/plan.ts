@@ -112,14 +112,16 @@ export function planRotation(input: {
       `IAM user ${userName} already has 2 keys and both are in use (${[...inUse].join(" by the target, ")} by the auth profile); rotate with another auth profile or delete one key by hand. Nothing was changed.`,
     );
   }
-  if (candidate.accessKeyId === target.previousKeyId) {
-    return { ...base, deleteFirst: { key: candidate, reason: "previous" } };
-  }
+  // Checked before the -previous shortcut: a profile that kept the old key (the user declined to
+  // update it at the last rotation) still signs with it.
   const holders = target.holders.get(candidate.accessKeyId);
   if (holders && holders.length > 0) {
     throw new KeyctlError(
       `IAM user ${userName} already has 2 keys and the other one (${candidate.accessKeyId}) is used by profile ${holders.join(", ")} of this file; rotate that profile or retire its key first. Nothing was changed.`,
     );
+  }
+  if (candidate.accessKeyId === target.previousKeyId) {
+    return { ...base, deleteFirst: { key: candidate, reason: "previous" } };
   }
   return { ...base, deleteFirst: { key: candidate, reason: "other" } };
 }

@@ -2,12 +2,13 @@ import { homedir, hostname, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { OldKeyPolicy } from "../cli/args.js";
 import { ExitCode, KeyctlError } from "../errors.js";
+import type { CredentialsDocument } from "../ini/document.js";
 import { previousName } from "../profiles.js";
 import { writeNewPrivateFile } from "../store/atomic.js";
 import type { Journal } from "../store/journal.js";
 import { isAbandoned } from "../store/journal.js";
 import { backupStamp, type CredentialsStore } from "../store/store.js";
-import { shielded } from "../util/interrupt.js";
+import { notePartial, shielded } from "../util/interrupt.js";
 import { proveOwner } from "./identity.js";
 import { describeAwsError } from "./messages.js";
 import { planRotation, type RotationPlan, readTarget, rotationEdit, type TargetProfile } from "./plan.js";
@@ -156,6 +157,21 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
   // failed create treat only keys outside this list as made by this run.
   const keysBefore = keys.map((k) => k.accessKeyId);
   const written = await createAndPersist(plan, target, shared, keysBefore, deps);
+  try {
+    return await afterWrite(request, deps, plan, target, base, written);
+  } finally {
+    notePartial(plan.profile, undefined);
+  }
+}
+
+async function afterWrite(
+  request: RotationRequest,
+  deps: RotationDeps,
+  plan: RotationPlan,
+  target: TargetProfile,
+  base: Pick<RotationResult, "profile" | "userName" | "account" | "oldKeyId" | "plan" | "recoveredKeys">,
+  written: Persisted,
+): Promise<RotationResult> {
   const newKey = written.newKey;
   const persisted = {
     ...base,
@@ -177,7 +193,7 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
       nextSteps: [
         `The old key ${plan.oldKey.accessKeyId} still works and is kept in profile ${previousName(plan.profile)}.`,
         `Check the new key in a minute: aws sts get-caller-identity --profile ${plan.profile}`,
-        `If it never works, put the old key back: keyctl --restore ${persisted.backupPath ?? ""}`.trimEnd(),
+        `If it never works, copy aws_access_key_id and aws_secret_access_key from [${previousName(plan.profile)}] back into [${plan.profile}].`,
       ],
     };
   }
@@ -259,7 +275,7 @@ async function createAndPersist(
     try {
       newKey = await createWithRetry(plan.userName, deps);
     } catch (err) {
-      if (!(await reconcileFailedCreate(plan, keysBefore, deps))) {
+      if (!(await reconcileFailedCreate(plan, keysBefore, err, deps))) {
         // IAM may hold a key whose secret nobody has; the journal entry stays for the next run.
         const again = `keyctl ${auth.profile !== plan.profile ? `-a ${auth.profile} ` : ""}-t ${plan.profile}`;
         throw new KeyctlError(
@@ -272,6 +288,11 @@ async function createAndPersist(
 
     try {
       const commit = await store.update(rotationEdit(plan.profile, plan.oldKey.accessKeyId, newKey, shared));
+      // From here a stop leaves the rotation partly done (exit 3): say what the user has.
+      notePartial(
+        plan.profile,
+        `Profile ${plan.profile} has its new key ${newKey.accessKeyId}, not yet confirmed by AWS; the old key ${plan.oldKey.accessKeyId} still works and is kept in [${previousName(plan.profile)}]. Check with: keyctl -k -t ${plan.profile}`,
+      );
       await forget(plan.profile, deps);
       return {
         newKey,
@@ -322,12 +343,22 @@ async function createWithRetry(userName: string, deps: RotationDeps): Promise<Ne
 async function reconcileFailedCreate(
   plan: RotationPlan,
   keysBefore: readonly string[],
+  err: unknown,
   deps: RotationDeps,
 ): Promise<boolean> {
+  // The quota refusal is definite: IAM made nothing. Any other failure may hide a key IAM created,
+  // but a key some section of the file holds is not it (another run's, already saved), and no other
+  // keyctl rotates this user meanwhile (the journal refuses a second run per IAM user).
+  if (isAwsCallError(err, "LimitExceeded")) {
+    await forget(plan.profile, deps);
+    return true;
+  }
   try {
     const now = await deps.auth.iam.listAccessKeys(plan.userName);
+    const file = await deps.store.read();
+    const held = heldKeyIds(file.doc);
     for (const k of now) {
-      if (!keysBefore.includes(k.accessKeyId)) {
+      if (!keysBefore.includes(k.accessKeyId) && !held.has(k.accessKeyId)) {
         await deps.auth.iam.deleteAccessKey(plan.userName, k.accessKeyId);
         deps.events({
           type: "note",
@@ -340,6 +371,16 @@ async function reconcileFailedCreate(
   } catch {
     return false;
   }
+}
+
+/** Every key id some section of the file holds, `-previous` copies included. */
+function heldKeyIds(doc: CredentialsDocument): Set<string> {
+  return new Set(
+    doc
+      .profileNames()
+      .map((name) => doc.get(name, "aws_access_key_id"))
+      .filter((id): id is string => id !== undefined),
+  );
 }
 
 async function saveRecoveryFile(
@@ -367,36 +408,38 @@ async function saveRecoveryFile(
 async function recoverInterruptedRun(profile: string, deps: RotationDeps): Promise<string[]> {
   const entry = await deps.journal.entry(profile);
   if (!entry) return [];
-  return deps.store.withLock(async (locked) => {
-    const fresh = await deps.journal.entry(profile);
-    if (!fresh) return [];
-    if (!isAbandoned(fresh)) {
-      throw new KeyctlError(
-        `Another keyctl (pid ${fresh.pid}) is rotating profile ${profile} right now; wait for it to finish, then run again.`,
-      );
-    }
-    const file = await locked.read();
-    const held = new Set(
-      file.doc
-        .profileNames()
-        .map((name) => file.doc.get(name, "aws_access_key_id"))
-        .filter((id): id is string => id !== undefined),
+  if (!isAbandoned(entry)) {
+    throw new KeyctlError(
+      `Another keyctl (pid ${entry.pid}) is rotating profile ${profile} right now; wait for it to finish, then run again.`,
     );
-    const keys = await deps.auth.iam.listAccessKeys(fresh.userName);
-    const stranded = keys.filter(
-      (k) => !fresh.keysBefore.includes(k.accessKeyId) && !held.has(k.accessKeyId),
-    );
-    for (const k of stranded) {
-      await deps.auth.iam.deleteAccessKey(fresh.userName, k.accessKeyId);
-      deps.events({
-        type: "note",
-        message: `Removed key ${k.accessKeyId} of IAM user ${fresh.userName}: an interrupted keyctl run (${fresh.startedAt}) created it but its secret never reached the file.`,
-      });
-    }
-    await deps.journal.remove(profile);
-    return stranded.map((k) => k.accessKeyId);
+  }
+  // No lock across these IAM calls: other runs' writes must not wait behind them. A key is taken
+  // for the dead run's only if it appeared after that run began and no section of the file holds it.
+  const held = heldKeyIds((await deps.store.read()).doc);
+  const since = Date.parse(entry.startedAt) - CLOCK_SKEW_MS;
+  const keys = await deps.auth.iam.listAccessKeys(entry.userName);
+  const stranded = keys.filter(
+    (k) =>
+      !entry.keysBefore.includes(k.accessKeyId) &&
+      !held.has(k.accessKeyId) &&
+      k.createDate.getTime() >= since,
+  );
+  for (const k of stranded) {
+    await deps.auth.iam.deleteAccessKey(entry.userName, k.accessKeyId);
+    deps.events({
+      type: "note",
+      message: `Removed key ${k.accessKeyId} of IAM user ${entry.userName}: an interrupted keyctl run (${entry.startedAt}) created it but its secret never reached the file.`,
+    });
+  }
+  await deps.store.withLock(async () => {
+    const now = await deps.journal.entry(profile);
+    if (now?.pid === entry.pid && now.startedAt === entry.startedAt) await deps.journal.remove(profile);
   });
+  return stranded.map((k) => k.accessKeyId);
 }
+
+/** IAM's clock and ours may disagree a little about when the dead run began. */
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
 
 const RETRYABLE_VERIFY = new Set([
   "InvalidClientTokenId",

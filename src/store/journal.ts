@@ -20,10 +20,13 @@ export interface JournalEntry {
 }
 
 const FOREIGN_ENTRY_MAX_AGE_MS = 60 * 60 * 1000;
+const STALE_ENTRY_MS = 24 * 60 * 60 * 1000;
 
 /** True when the run that wrote `entry` is gone (it died between its journal and its write). */
 export function isAbandoned(entry: JournalEntry, now = Date.now()): boolean {
   if (entry.pid === process.pid) return false;
+  // A pid can be reused (after a reboot, say): no rotation runs for a day.
+  if (now - Date.parse(entry.startedAt) > STALE_ENTRY_MS) return true;
   if (entry.hostname && entry.hostname !== hostname()) {
     return now - Date.parse(entry.startedAt) > FOREIGN_ENTRY_MAX_AGE_MS;
   }
@@ -72,6 +75,19 @@ export class Journal {
   /** Must be called holding the credentials file's lock. */
   async put(entry: JournalEntry): Promise<void> {
     const existing = await this.entries();
+    // Two runs on one IAM user at once could each take the other's new key for a stray one.
+    const sameUser = Object.values(existing).find(
+      (e) =>
+        e.profile !== entry.profile &&
+        e.userName === entry.userName &&
+        e.account === entry.account &&
+        !isAbandoned(e),
+    );
+    if (sameUser) {
+      throw new KeyctlError(
+        `Another keyctl (pid ${sameUser.pid}) is rotating a key of IAM user ${entry.userName} (profile ${sameUser.profile}) right now; wait for it to finish, then run again.`,
+      );
+    }
     const other = existing[entry.profile];
     if (other && other.pid !== entry.pid) {
       throw new KeyctlError(

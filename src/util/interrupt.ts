@@ -7,19 +7,33 @@ let pending: NodeJS.Signals | undefined;
 
 const EXIT_FOR: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
 
+/** Work in flight that a stop leaves partly done, by profile: what the user must know then. */
+const partial = new Map<string, string>();
+
+export function notePartial(key: string, note: string | undefined): void {
+  if (note === undefined) partial.delete(key);
+  else partial.set(key, note);
+}
+
 function stop(signal: NodeJS.Signals, detail: string): never {
+  if (partial.size > 0) {
+    process.stderr.write(`\nkeyctl: stopped part-way${detail}.\n`);
+    for (const note of partial.values()) process.stderr.write(`${note}\n`);
+    process.exit(3);
+  }
   process.stderr.write(`\nkeyctl: cancelled${detail}.\n`);
   process.exit(EXIT_FOR[signal] ?? 130);
 }
 
+/** What a signal does: stop now, or after the shielded step under way. Also fed by the terminal. */
+export function interrupt(signal: NodeJS.Signals): void {
+  if (depth === 0) stop(signal, "");
+  if (!pending) process.stderr.write("\nkeyctl: finishing the current step before stopping…\n");
+  pending = signal;
+}
+
 export function installInterruptHandlers(): void {
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.on(signal, () => {
-      if (depth === 0) stop(signal, "");
-      if (!pending) process.stderr.write("\nkeyctl: finishing the current step before stopping…\n");
-      pending = signal;
-    });
-  }
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => interrupt(signal));
 }
 
 /** Runs `fn` so that an interrupt waits until it has finished. */

@@ -93,6 +93,43 @@ describe("several targets", () => {
   }, 180_000);
 });
 
+describe("batches with shared keys and the auth profile among the targets", () => {
+  it("--all --yes with two profiles sharing a key rotates it once and updates both", async () => {
+    const keys = await users(["sa"]);
+    const { home, credentials } = await makeHome(
+      `${fileOf(keys)}\n${profileText("sa-laptop", keys.get("sa")!)}`,
+    );
+    const run = await runCli(["--all", "--yes", "--old-key", "delete"], { home, endpoint: w.endpoint });
+    expect(run.status, run.stderr + run.stdout).toBe(0);
+    const now = keyOf(await readProfile(credentials, "sa"));
+    expect(keyOf(await readProfile(credentials, "sa-laptop"))).toEqual(now);
+    expect(await callerIdentity(w.endpoint, now)).toContain(":user/sa");
+    expect((await w.fx.listKeys("sa")).map((k) => k.accessKeyId)).toEqual([now.accessKeyId]);
+  });
+
+  it("-a admin -t a -t b -t admin --old-key delete: admin goes last, every rotation succeeds", async () => {
+    const keys = await users(["ba", "bb"], "none");
+    await w.fx.createUser("admin", { policy: "admin" });
+    const admin = await w.fx.createKey("admin");
+    const { home, credentials } = await makeHome(`${fileOf(keys)}\n${profileText("admin", admin)}`);
+    const run = await runCli(["-a", "admin", "-t", "admin", "-t", "ba", "-t", "bb", "--old-key", "delete"], {
+      home,
+      endpoint: w.endpoint,
+    });
+    expect(run.status, run.stderr + run.stdout).toBe(0);
+    for (const name of ["ba", "bb", "admin"]) {
+      const now = keyOf(await readProfile(credentials, name));
+      expect(await callerIdentity(w.endpoint, now)).toContain(`:user/${name}`);
+    }
+    const adminCalls = w.proxy.calls.filter((c) => c.accessKeyId === admin.accessKeyId);
+    const lastOldAdmin = Math.max(...adminCalls.map((c) => c.at));
+    const otherCreates = w.proxy.calls.filter(
+      (c) => c.action === "CreateAccessKey" && c.params.UserName !== "admin",
+    );
+    for (const c of otherCreates) expect(c.at).toBeLessThanOrEqual(lastOldAdmin);
+  });
+});
+
 describe("age-based runs", () => {
   it("--older-than 30 on fresh keys changes nothing and says so; --older-than 0 rotates all", async () => {
     const keys = await users(["a1", "a2"]);

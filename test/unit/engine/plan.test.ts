@@ -71,6 +71,11 @@ describe("planRotation at IAM's 2-key limit", () => {
     expect(p.deleteFirst).toMatchObject({ key: { accessKeyId: "AKIAPREV" }, reason: "previous" });
   });
 
+  it("keeps the -previous key when another profile still signs with it", () => {
+    const text = `${BASE}[dev-previous]\naws_access_key_id = AKIAPREV\n[ci]\naws_access_key_id = AKIAPREV\naws_secret_access_key = s\n`;
+    expect(() => plan(text, [key("AKIAPREV", 1), key("AKIAOLD", 2)])).toThrow(/used by profile ci/);
+  });
+
   it("never picks the key in use, even when it is the oldest", () => {
     const p = plan(BASE, [key("AKIAOLD", 1), key("AKIANEWER", 5)]);
     expect(p.deleteFirst).toMatchObject({ key: { accessKeyId: "AKIANEWER" }, reason: "other" });

@@ -243,6 +243,38 @@ describe("rotation steps", () => {
     expect(await readFile(s.path, "utf8")).toBe(s.text);
   });
 
+  it("a definite refusal of CreateAccessKey deletes nothing, not even a key that appeared meanwhile", async () => {
+    const world = new World();
+    const s = await setup(world);
+    world.failures.set("CreateAccessKey", new AwsCallError("LimitExceeded", "CreateAccessKey", "quota"));
+    let other: StaticCredentials | undefined;
+    world.onCall = async (op) => {
+      // Another run's key appears while this CreateAccessKey is refused.
+      if (op === "CreateAccessKey") other = world.addKey("dev");
+    };
+    const err = (await rotate(s.request, s.deps).catch((e: unknown) => e)) as KeyctlError;
+    expect(err.exitCode).toBe(1);
+    expect(world.log).not.toContain("DeleteAccessKey");
+    expect(world.keys.map((k) => k.accessKeyId)).toContain(other?.accessKeyId);
+  });
+
+  it("a lost CreateAccessKey answer spares a key some profile of the file holds", async () => {
+    const world = new World();
+    const s = await setup(world);
+    world.loseCreateAnswer = true;
+    const saved = world.addKey("dev");
+    await writeFile(
+      s.path,
+      `${s.text}[dev-ci]\naws_access_key_id = ${saved.accessKeyId}\naws_secret_access_key = ${saved.secretAccessKey}\n`,
+    );
+    const err = (await rotate(s.request, s.deps).catch((e: unknown) => e)) as KeyctlError;
+    expect(err).toBeInstanceOf(KeyctlError);
+    const ids = world.keys.map((k) => k.accessKeyId);
+    expect(ids).toContain(saved.accessKeyId);
+    expect(ids).toContain(s.key.accessKeyId);
+    expect(ids).toHaveLength(2);
+  });
+
   it("a run that died after CreateAccessKey is cleaned up by the next run, which says so", async () => {
     const world = new World();
     const s = await setup(world);
@@ -251,7 +283,7 @@ describe("rotation steps", () => {
       userName: "dev",
       account: "111",
       keysBefore: [s.key.accessKeyId],
-      startedAt: new Date().toISOString(),
+      startedAt: new Date(world.clockMs).toISOString(),
       pid: 999_999_999,
     });
     world.addKey("dev"); // the key the dead run created; its secret never reached the file
