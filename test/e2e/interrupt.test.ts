@@ -1,0 +1,46 @@
+// Ctrl-C (SIGINT) while CreateAccessKey is in flight: keyctl finishes the step (the secret reaches
+// the file), then stops with exit 3 and says what the user has. No key is left without its secret.
+import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
+import { CredentialsDocument } from "../../src/ini/document.js";
+import { callerIdentity } from "../harness/fixtures.js";
+import { motoEnv } from "../harness/moto.js";
+import { cliPath, keyOf, makeHome, profileText, readProfile } from "./cli.js";
+import { useWorld } from "./world.js";
+
+const w = useWorld();
+
+describe("interrupting a rotation", () => {
+  it("SIGINT during CreateAccessKey: the step completes, exit 3, the new key is saved and works", async () => {
+    const key = await w.fx.createUserWithKey("intr");
+    const { home, credentials } = await makeHome(profileText("intr", key));
+    w.proxy.setLatency(600);
+    const child = spawn(process.execPath, [cliPath(), "-t", "intr"], {
+      env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", ...motoEnv(w.endpoint) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    for (let i = 0; i < 500 && !w.proxy.calls.some((c) => c.action === "CreateAccessKey"); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(w.proxy.calls.some((c) => c.action === "CreateAccessKey")).toBe(true);
+    child.kill("SIGINT");
+    const code = await exited;
+    w.proxy.setLatency(0);
+    expect(code, stderr).toBe(3);
+    expect(stderr).toMatch(/finishing the current step/);
+    expect(stderr).toMatch(/has its new key .* not yet confirmed/);
+    expect(stderr).not.toMatch(/\n\s+at /);
+    const now = keyOf(await readProfile(credentials, "intr"));
+    expect(now.accessKeyId).not.toBe(key.accessKeyId);
+    expect(await callerIdentity(w.endpoint, now)).toContain(":user/intr");
+    const doc = CredentialsDocument.parse(await readFile(credentials, "utf8"));
+    const held = new Set(doc.profileNames().map((p) => doc.get(p, "aws_access_key_id")));
+    for (const k of await w.fx.listKeys("intr")) expect(held.has(k.accessKeyId)).toBe(true);
+  });
+});
