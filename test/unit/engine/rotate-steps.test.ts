@@ -42,6 +42,8 @@ class World {
   clockMs = Date.UTC(2026, 10, 29);
   /** Keys refused by STS until this time (IAM's propagation delay). */
   propagatingUntil = new Map<string, number>();
+  /** How long a key created from now on stays unknown to STS. */
+  propagationMs = 0;
   private n = 0;
 
   addKey(user: string): StaticCredentials {
@@ -80,6 +82,7 @@ class World {
       createAccessKey: async (user): Promise<NewAccessKey> => {
         await this.enter("CreateAccessKey");
         const k = this.mint(user);
+        this.propagatingUntil.set(k.accessKeyId, this.clockMs + this.propagationMs);
         if (this.loseCreateAnswer)
           throw new AwsCallError("Network", "CreateAccessKey", "socket hang up", true);
         return {
@@ -298,13 +301,7 @@ describe("rotation steps", () => {
   it("waits for a propagating key with backoff and succeeds", async () => {
     const world = new World();
     const s = await setup(world);
-    const iam = s.deps.auth.iam;
-    const create = iam.createAccessKey.bind(iam);
-    iam.createAccessKey = async (u) => {
-      const k = await create(u);
-      world.propagatingUntil.set(k.accessKeyId, world.clockMs + 8_000);
-      return k;
-    };
+    world.propagationMs = 8_000;
     const result = await rotate(s.request, s.deps);
     expect(result.status).toBe("done");
     expect(result.verifiedAfterMs).toBeGreaterThanOrEqual(8_000);
@@ -314,13 +311,7 @@ describe("rotation steps", () => {
   it("past the verification bound: exit 3, the old key untouched and kept in -previous", async () => {
     const world = new World();
     const s = await setup(world);
-    const iam = s.deps.auth.iam;
-    const create = iam.createAccessKey.bind(iam);
-    iam.createAccessKey = async (u) => {
-      const k = await create(u);
-      world.propagatingUntil.set(k.accessKeyId, Number.POSITIVE_INFINITY);
-      return k;
-    };
+    world.propagationMs = Number.POSITIVE_INFINITY;
     const result = await rotate({ ...s.request, oldKeyPolicy: "delete", verifyTimeoutMs: 10_000 }, s.deps);
     expect(result.status).toBe("partial");
     expect(result.exitCode).toBe(3);
