@@ -44,6 +44,11 @@ export async function runRestore(input: CliInput, out: Output): Promise<number> 
   } else {
     out.result(`Restored ${store.path} from ${result.backup}.`);
     if (result.savedCurrent) out.result(`The replaced version is saved in ${result.savedCurrent}.`);
+    if (result.tightenedFrom !== undefined) {
+      out.warn(
+        `${store.path} was readable by others (mode ${result.tightenedFrom.toString(8)}); it is now 600.`,
+      );
+    }
   }
   return result.exitCode;
 }

@@ -20,6 +20,8 @@ export interface RestoreResult {
   readonly changes: readonly ProfileChange[];
   /** The backup of the file as it was before the restore. */
   readonly savedCurrent?: string;
+  /** The file's mode before, when it was looser than 0600 and got tightened. */
+  readonly tightenedFrom?: number;
 }
 
 async function chooseBackup(store: CredentialsStore, named: string | true): Promise<string> {
@@ -82,5 +84,6 @@ export async function restoreBackup(
     exitCode: ExitCode.ok,
     changes,
     ...(result.backupPath ? { savedCurrent: result.backupPath } : {}),
+    ...(result.tightenedFrom !== undefined ? { tightenedFrom: result.tightenedFrom } : {}),
   };
 }
