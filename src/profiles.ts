@@ -41,3 +41,20 @@ export function listProfiles(doc: CredentialsDocument): ProfileSummary[] {
       return kind === "none" || !accessKeyId ? { name, kind } : { name, kind, accessKeyId };
     });
 }
+
+/**
+ * Key id → the profiles holding it, in file order. Without `-previous` copies unless asked: those
+ * hold a key for keyctl's own bookkeeping, not because something signs with it.
+ */
+export function keyHolders(
+  doc: CredentialsDocument,
+  options: { withPrevious?: boolean } = {},
+): Map<string, string[]> {
+  const holders = new Map<string, string[]>();
+  for (const name of doc.profileNames()) {
+    const id = doc.get(name, "aws_access_key_id");
+    if (!id || (!options.withPrevious && isPreviousProfile(name))) continue;
+    holders.set(id, [...(holders.get(id) ?? []), name]);
+  }
+  return holders;
+}

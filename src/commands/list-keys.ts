@@ -2,7 +2,7 @@ import { proveOwner } from "../engine/identity.js";
 import { readTarget } from "../engine/plan.js";
 import type { AccessKey, IamPort, KeyLastUsed } from "../engine/ports.js";
 import { KeyctlError } from "../errors.js";
-import { isPreviousProfile, previousName } from "../profiles.js";
+import { isPreviousProfile, keyHolders, previousName } from "../profiles.js";
 import { mapLimit } from "../util/pool.js";
 import { type CommandContext, openFor } from "./context.js";
 
@@ -52,16 +52,6 @@ async function rows(
   });
 }
 
-function keyHolders(ctx: CommandContext): Map<string, string[]> {
-  const { doc } = ctx.file;
-  const map = new Map<string, string[]>();
-  for (const name of doc.profileNames()) {
-    const id = doc.get(name, "aws_access_key_id");
-    if (id) map.set(id, [...(map.get(id) ?? []), name]);
-  }
-  return map;
-}
-
 function render(ctx: CommandContext, title: string, all: KeyRow[], skipped: number): void {
   const { out } = ctx;
   const c = out.colors;
@@ -90,7 +80,7 @@ function filterAge(ctx: CommandContext, all: KeyRow[]): KeyRow[] {
 
 export async function runListKeys(ctx: CommandContext): Promise<number> {
   const { input, out, file } = ctx;
-  const holders = keyHolders(ctx);
+  const holders = keyHolders(file.doc, { withPrevious: true });
   if (input.command === "list-all-keys") {
     const authProfile = input.auth ?? input.targets[0]!;
     const { auth } = await openFor(ctx, authProfile);

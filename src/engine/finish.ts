@@ -1,5 +1,5 @@
 import { ExitCode, KeyctlError } from "../errors.js";
-import { isPreviousProfile, previousName } from "../profiles.js";
+import { previousName } from "../profiles.js";
 import type { CredentialsStore } from "../store/store.js";
 import { proveOwner } from "./identity.js";
 import { describeAwsError } from "./messages.js";
@@ -46,7 +46,7 @@ export async function finishRotation(
   if (oldId === target.key.accessKeyId) {
     throw new KeyctlError(`[${prevName}] holds the same key as [${profile}]; nothing to retire.`);
   }
-  const holders = (target.holders.get(oldId) ?? []).filter((p) => !isPreviousProfile(p));
+  const holders = target.holders.get(oldId) ?? [];
   if (holders.length > 0) {
     throw new KeyctlError(
       `Key ${oldId} is still used by profile ${holders.join(", ")}; rotate or update that profile first. Nothing was changed.`,

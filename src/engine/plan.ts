@@ -1,7 +1,7 @@
 import type { OldKeyPolicy } from "../cli/args.js";
 import { KeyctlError } from "../errors.js";
 import type { CredentialsDocument } from "../ini/document.js";
-import { credentialKind, isPreviousProfile, previousName } from "../profiles.js";
+import { credentialKind, keyHolders, previousName } from "../profiles.js";
 import type { AccessKey, NewAccessKey, StaticCredentials } from "./ports.js";
 
 /** The target profile as read from the file, checked to be something keyctl may rotate. */
@@ -46,12 +46,7 @@ export function readTarget(doc: CredentialsDocument, profile: string, path: stri
     accessKeyId: settings.get("aws_access_key_id")!,
     secretAccessKey: settings.get("aws_secret_access_key")!,
   };
-  const holders = new Map<string, string[]>();
-  for (const name of doc.profileNames()) {
-    const id = doc.get(name, "aws_access_key_id");
-    if (!id || isPreviousProfile(name)) continue;
-    holders.set(id, [...(holders.get(id) ?? []), name]);
-  }
+  const holders = keyHolders(doc);
   const sharedWith = (holders.get(key.accessKeyId) ?? []).filter((p) => p !== profile);
   const previousKeyId = doc.get(previousName(profile), "aws_access_key_id");
   return { profile, key, sharedWith, holders, ...(previousKeyId ? { previousKeyId } : {}) };

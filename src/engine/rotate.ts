@@ -2,8 +2,7 @@ import { homedir, hostname, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { OldKeyPolicy } from "../cli/args.js";
 import { ExitCode, KeyctlError } from "../errors.js";
-import type { CredentialsDocument } from "../ini/document.js";
-import { previousName } from "../profiles.js";
+import { keyHolders, previousName } from "../profiles.js";
 import { writeNewPrivateFile } from "../store/atomic.js";
 import type { Journal } from "../store/journal.js";
 import { isAbandoned } from "../store/journal.js";
@@ -356,7 +355,7 @@ async function reconcileFailedCreate(
   try {
     const now = await deps.auth.iam.listAccessKeys(plan.userName);
     const file = await deps.store.read();
-    const held = heldKeyIds(file.doc);
+    const held = new Set(keyHolders(file.doc, { withPrevious: true }).keys());
     for (const k of now) {
       if (!keysBefore.includes(k.accessKeyId) && !held.has(k.accessKeyId)) {
         await deps.auth.iam.deleteAccessKey(plan.userName, k.accessKeyId);
@@ -371,16 +370,6 @@ async function reconcileFailedCreate(
   } catch {
     return false;
   }
-}
-
-/** Every key id some section of the file holds, `-previous` copies included. */
-function heldKeyIds(doc: CredentialsDocument): Set<string> {
-  return new Set(
-    doc
-      .profileNames()
-      .map((name) => doc.get(name, "aws_access_key_id"))
-      .filter((id): id is string => id !== undefined),
-  );
 }
 
 async function saveRecoveryFile(
@@ -415,7 +404,7 @@ async function recoverInterruptedRun(profile: string, deps: RotationDeps): Promi
   }
   // No lock across these IAM calls: other runs' writes must not wait behind them. A key is taken
   // for the dead run's only if it appeared after that run began and no section of the file holds it.
-  const held = heldKeyIds((await deps.store.read()).doc);
+  const held = new Set(keyHolders((await deps.store.read()).doc, { withPrevious: true }).keys());
   const since = Date.parse(entry.startedAt) - CLOCK_SKEW_MS;
   const keys = await deps.auth.iam.listAccessKeys(entry.userName);
   const stranded = keys.filter(

@@ -1,5 +1,4 @@
 import { readFile, realpath, stat } from "node:fs/promises";
-import { dirname } from "node:path";
 import { errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { CredentialsDocument } from "../ini/document.js";
 import { shielded } from "../util/interrupt.js";
@@ -239,10 +238,6 @@ export class CredentialsStore {
       if (errnoCode(err) === "ENOENT") throw new KeyctlError(missingFileMessage(this.path));
       throw new KeyctlError(fileErrorMessage(err, "reading", this.path));
     }
-  }
-
-  get directory(): string {
-    return dirname(this.path);
   }
 }
 
