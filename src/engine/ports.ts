@@ -64,6 +64,14 @@ export interface AuthSession {
   readonly signingKeyId?: string;
 }
 
+/**
+ * Bounds on one AWS request, the same for every client (like the AWS CLI's defaults): a call that
+ * has not answered by then fails as a network error. The crash clean-up relies on them: a key
+ * created by a crashed CreateAccessKey was created within AWS_CALL_TIMEOUT_MS of its start.
+ */
+export const AWS_CONNECT_TIMEOUT_MS = 10_000;
+export const AWS_CALL_TIMEOUT_MS = 30_000;
+
 export interface Clock {
   now(): number;
   sleep(ms: number): Promise<void>;

@@ -12,7 +12,7 @@
  * Requests are forwarded byte for byte with their Host header, so SigV4 signatures still verify.
  */
 import { createServer, type OutgoingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import {
   awsQueryErrorXml,
   type FaultKind,
@@ -56,6 +56,8 @@ export interface GateCall {
 export interface Gate {
   readonly url: string;
   readonly calls: readonly GateCall[];
+  /** TCP connections keyctl opened to the gate since start or the last reset. */
+  readonly connections: number;
   inject(rule: GateRule): void;
   reset(): void;
   close(): Promise<void>;
@@ -70,6 +72,8 @@ export async function startGate(targetUrl: string): Promise<Gate> {
   const target = new URL(targetUrl);
   let rules: LiveRule[] = [];
   const calls: GateCall[] = [];
+  const hung = new Set<Socket>();
+  let connections = 0;
 
   const matches = (r: LiveRule, action: string, signer: string, params: Record<string, string>): boolean =>
     r.left > 0 &&
@@ -115,6 +119,9 @@ export async function startGate(targetUrl: string): Promise<Gate> {
         switch (r.fault) {
           case "drop":
             req.socket.destroy();
+            return;
+          case "hang":
+            hung.add(req.socket);
             return;
           case "respond":
             send(r.status ?? 200, r.body ?? "");
@@ -165,6 +172,14 @@ export async function startGate(targetUrl: string): Promise<Gate> {
     });
   });
   server.keepAliveTimeout = 1_000;
+  // What keyctl itself opens: the gate is the hop it connects to.
+  server.on("connection", () => {
+    connections += 1;
+  });
+  const releaseHung = () => {
+    for (const socket of hung) socket.destroy();
+    hung.clear();
+  };
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
 
@@ -173,15 +188,21 @@ export async function startGate(targetUrl: string): Promise<Gate> {
     get calls() {
       return calls;
     },
+    get connections() {
+      return connections;
+    },
     inject(rule) {
       rules.push({ ...rule, skipLeft: rule.skip ?? 0, left: rule.times ?? Number.POSITIVE_INFINITY });
     },
     reset() {
+      releaseHung();
       rules = [];
       calls.length = 0;
+      connections = 0;
     },
     close: () =>
       new Promise<void>((resolve) => {
+        releaseHung();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -32,7 +32,11 @@ import {
 } from "node:http";
 import type { AddressInfo } from "node:net";
 
-export type FaultKind = "throttle" | "500" | "accessDenied" | "drop";
+/**
+ * `hang`: accept the request and never answer (a network that hangs). With `when: "after"` moto
+ * performs the action first. Hung requests are released (their sockets destroyed) by `reset`/`close`.
+ */
+export type FaultKind = "throttle" | "500" | "accessDenied" | "drop" | "hang";
 
 export interface FaultSpec {
   /** Query-protocol action name, e.g. "CreateAccessKey"; "*" matches every action. */
@@ -79,11 +83,15 @@ export interface FaultProxy {
   port: number;
   /** Every request seen, in arrival-completion order (live array; do not mutate). */
   readonly calls: readonly RecordedCall[];
+  /** TCP connections accepted since start or the last reset. */
+  readonly connections: number;
   clearCalls(): void;
   inject(spec: FaultSpec): void;
   clearFaults(): void;
   /** Milliseconds added before handling each request (0 = off). */
   setLatency(ms: number): void;
+  /** Milliseconds added before the first request of each new connection (a handshake's cost). */
+  setConnectionLatency(ms: number): void;
   /** Keys first seen in a CreateAccessKey response are refused until `ms` after creation. */
   setPropagationDelay(ms: number): void;
   /** Refuse requests signed by `accessKeyId` (e.g. a key deactivated by a fixture directly in moto). */
@@ -215,6 +223,10 @@ export async function startProxy(targetUrl: string): Promise<FaultProxy> {
   const calls: RecordedCall[] = [];
   let faults: FaultRule[] = [];
   let latencyMs = 0;
+  let connectionLatencyMs = 0;
+  let connections = 0;
+  const seenSockets = new WeakSet<object>();
+  const hung = new Set<IncomingMessage>();
   let propagationDelayMs = 0;
   const inactive = new Set<string>();
   const deleted = new Set<string>();
@@ -277,7 +289,7 @@ export async function startProxy(targetUrl: string): Promise<FaultProxy> {
   }
 
   function faultResponse(
-    kind: Exclude<FaultKind, "drop">,
+    kind: Exclude<FaultKind, "drop" | "hang">,
     service: string,
     action: string,
     signer: string,
@@ -344,10 +356,21 @@ export async function startProxy(targetUrl: string): Promise<FaultProxy> {
     const applyFault = (rule: FaultRule) => {
       record.injected = rule.fault;
       if (rule.fault === "drop") return drop();
+      if (rule.fault === "hang") {
+        record.status = 0;
+        calls.push(record);
+        hung.add(req);
+        return;
+      }
       const f = faultResponse(rule.fault, service, action, accessKeyId);
       replyError(f.status, f.xml);
     };
 
+    // A new connection costs what a TCP + TLS handshake costs on a real network.
+    if (!seenSockets.has(req.socket)) {
+      seenSockets.add(req.socket);
+      if (connectionLatencyMs > 0) await sleep(connectionLatencyMs);
+    }
     if (latencyMs > 0) await sleep(latencyMs);
 
     const verdict = keyVerdict(accessKeyId);
@@ -401,6 +424,13 @@ export async function startProxy(targetUrl: string): Promise<FaultProxy> {
     });
   });
   server.keepAliveTimeout = 1_000;
+  server.on("connection", () => {
+    connections += 1;
+  });
+  const releaseHung = () => {
+    for (const req of hung) req.socket.destroy();
+    hung.clear();
+  };
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -417,6 +447,9 @@ export async function startProxy(targetUrl: string): Promise<FaultProxy> {
     get calls() {
       return calls;
     },
+    get connections() {
+      return connections;
+    },
     clearCalls() {
       calls.length = 0;
     },
@@ -430,6 +463,9 @@ export async function startProxy(targetUrl: string): Promise<FaultProxy> {
     },
     setLatency(ms: number) {
       latencyMs = Math.max(0, ms);
+    },
+    setConnectionLatency(ms: number) {
+      connectionLatencyMs = Math.max(0, ms);
     },
     setPropagationDelay(ms: number) {
       propagationDelayMs = Math.max(0, ms);
@@ -445,9 +481,12 @@ export async function startProxy(targetUrl: string): Promise<FaultProxy> {
       inactive.delete(id);
     },
     reset() {
+      releaseHung();
       calls.length = 0;
+      connections = 0;
       faults = [];
       latencyMs = 0;
+      connectionLatencyMs = 0;
       propagationDelayMs = 0;
       inactive.clear();
       deleted.clear();
@@ -455,6 +494,7 @@ export async function startProxy(targetUrl: string): Promise<FaultProxy> {
       userOfKey.clear();
     },
     close() {
+      releaseHung();
       return new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
