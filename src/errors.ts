@@ -1,3 +1,5 @@
+import { changedSomething } from "./util/changes.js";
+
 // Every failure a user can meet is a KeyctlError: one line that says what happened and what to do
 // next, plus the documented exit code. Anything else reaching the top level is a bug.
 
@@ -31,6 +33,25 @@ export class UsageError extends KeyctlError {
 export class CancelledError extends KeyctlError {
   constructor(message = "Cancelled; nothing was changed.") {
     super(message, ExitCode.cancelled);
+  }
+}
+
+/**
+ * Anything that is not a KeyctlError or an AWS call's failure: a bug. Exit 3 once this process has
+ * changed IAM or the file (the user must check what is there), else 1.
+ */
+export class UnexpectedError extends KeyctlError {
+  override readonly cause: unknown;
+  constructor(cause: unknown) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    const state = changedSomething()
+      ? " keyctl had already changed IAM or the credentials file: check with keyctl -k -t PROFILE and the newest backup."
+      : " Nothing was changed.";
+    super(
+      `unexpected error: ${detail}.${state} This is a bug in keyctl; set KEYCTL_DEBUG=1 for details and report it.`,
+      changedSomething() ? ExitCode.partial : ExitCode.failed,
+    );
+    this.cause = cause;
   }
 }
 

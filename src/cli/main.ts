@@ -1,4 +1,4 @@
-import { ExitCode, KeyctlError } from "../errors.js";
+import { KeyctlError, UnexpectedError } from "../errors.js";
 import { installInterruptHandlers } from "../util/interrupt.js";
 import { parseArgs } from "./args.js";
 import { createOutput } from "./output.js";
@@ -28,16 +28,11 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 function report(err: unknown): number {
-  if (err instanceof KeyctlError) {
-    process.stderr.write(`keyctl: ${err.message}\n`);
-    return err.exitCode;
-  }
-  const detail = err instanceof Error ? err.message : String(err);
-  process.stderr.write(
-    `keyctl: unexpected error: ${detail}\nThis is a bug in keyctl; set KEYCTL_DEBUG=1 for details and report it.\n`,
-  );
-  if (process.env.KEYCTL_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-  return ExitCode.failed;
+  const failure = err instanceof KeyctlError ? err : new UnexpectedError(err);
+  process.stderr.write(`keyctl: ${failure.message}\n`);
+  const cause = failure instanceof UnexpectedError ? failure.cause : undefined;
+  if (process.env.KEYCTL_DEBUG && cause instanceof Error) process.stderr.write(`${cause.stack}\n`);
+  return failure.exitCode;
 }
 
 // A closed pipe (keyctl -k | head) must not kill a rotation half-way: output is best effort, the

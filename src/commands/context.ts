@@ -4,6 +4,7 @@ import type { Terminal } from "../cli/terminal.js";
 import { awsFailure } from "../engine/messages.js";
 import { configPath } from "../store/paths.js";
 import type { CredentialsFile, CredentialsStore } from "../store/store.js";
+import { notingChanges } from "../util/changes.js";
 
 export interface CommandContext {
   readonly input: CliInput;
@@ -17,7 +18,7 @@ export interface CommandContext {
 export async function openFor(ctx: CommandContext, authProfile: string) {
   const { openSessions } = await import("../aws/session.js");
   try {
-    return await openSessions({
+    const sessions = await openSessions({
       profile: authProfile,
       credentials: ctx.file.doc,
       credentialsPath: ctx.file.path,
@@ -27,6 +28,7 @@ export async function openFor(ctx: CommandContext, authProfile: string) {
         ? { promptMfa: (serial: string) => ctx.terminal.ask(`MFA code for ${serial}: `, "--mfa-code") }
         : {}),
     });
+    return { ...sessions, auth: { ...sessions.auth, iam: notingChanges(sessions.auth.iam) } };
   } catch (err) {
     throw awsFailure(err);
   }

@@ -1,4 +1,4 @@
-import { KeyctlError } from "../errors.js";
+import { KeyctlError, UnexpectedError } from "../errors.js";
 import { isAwsCallError } from "./ports.js";
 
 // AWS failures are translated to what the user should do next in this one place.
@@ -36,8 +36,13 @@ export function describeAwsError(err: unknown, userName?: string): string {
   }
 }
 
-/** Wraps an AWS failure outside the rotation's own compensation into a one-line KeyctlError. */
+/**
+ * Wraps an AWS failure outside the rotation's own compensation into a one-line KeyctlError. Only
+ * an AwsCallError is a failure the user can act on; anything else is a bug in keyctl and is reported
+ * as one, never dressed up as "nothing was changed".
+ */
 export function awsFailure(err: unknown, userName?: string, suffix = ""): KeyctlError {
   if (err instanceof KeyctlError) return err;
+  if (!isAwsCallError(err)) return new UnexpectedError(err);
   return new KeyctlError(`${describeAwsError(err, userName)}${suffix}`);
 }

@@ -114,6 +114,12 @@ async function writeExclusive(path: string, data: Uint8Array): Promise<void> {
   await handle.close();
 }
 
+/**
+ * How every temp file of this module ends: `.keyctl-<pid>-<base-36 suffix>.tmp` (group 1: the pid).
+ * The one definition: the stale-temp sweep and the tests that look for leftovers match with it.
+ */
+export const TEMP_NAME_TAIL = /\.keyctl-(\d+)-[0-9a-z]+\.tmp$/;
+
 function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.keyctl-${process.pid}-${uniqueSuffix()}.tmp`);
 }
@@ -127,9 +133,7 @@ function tempPathFor(path: string): string {
 export async function removeStaleTemps(path: string): Promise<string[]> {
   const dir = dirname(path);
   const base = basename(path).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const pattern = new RegExp(
-    `^\\.${base}(?:\\.backup\\.\\d{8}_\\d{6}(?:_\\d+)?)?\\.keyctl-(\\d+)-[0-9a-z]+\\.tmp$`,
-  );
+  const pattern = new RegExp(`^\\.${base}(?:\\.backup\\.[^/]+?)?${TEMP_NAME_TAIL.source}`);
   let names: string[];
   try {
     names = await readdir(dir);

@@ -1,6 +1,7 @@
 import { readFile, realpath, stat } from "node:fs/promises";
 import { errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { CredentialsDocument } from "../ini/document.js";
+import { noteChange } from "../util/changes.js";
 import { shielded } from "../util/interrupt.js";
 import { removeStaleTemps, replaceFileAtomic, writeNewPrivateFile } from "./atomic.js";
 
@@ -89,7 +90,9 @@ export class CredentialsStore {
   }
 
   async update<T>(edit: Edit<T>): Promise<CommitResult<T>> {
-    return this.withLock((locked) => locked.commit(edit));
+    const result = await this.withLock((locked) => locked.commit(edit));
+    if (result.changed) noteChange();
+    return result;
   }
 
   /** Runs `fn` holding the cross-process lock of this credentials file. */

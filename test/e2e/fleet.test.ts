@@ -33,7 +33,7 @@ describe("several targets", () => {
     const names = Array.from({ length: 12 }, (_, i) => `u${i}`);
     const keys = await users(names);
     const { home, credentials } = await makeHome(
-      `${fileOf(keys)}\n[sso-only]\nregion = eu-west-1\n[temp]\naws_access_key_id = ASIATEMP\naws_secret_access_key = x\naws_session_token = y\n`,
+      `${fileOf(keys)}\n[sso-only]\nregion = eu-west-1\n[temp]\naws_access_key_id = ASIATEMP\naws_secret_access_key = Sc7Tvo/hBKqFYY/kv5ZJr3J1TWDtkwtDDb+xHKas\naws_session_token = y\n`,
     );
     const run = await runCli(["--all", "--json"], { home, endpoint: w.endpoint });
     expect(run.status, run.stderr).toBe(0);

@@ -165,10 +165,13 @@ describe("the 2-key limit", () => {
 
 describe("refusals", () => {
   const temporary = [
-    ["an ASIA key", "aws_access_key_id = ASIAQWERTYUIOPASDFGH\naws_secret_access_key = tmpsecret\n"],
+    [
+      "an ASIA key",
+      "aws_access_key_id = ASIAQWERTYUIOPASDFGH\naws_secret_access_key = 1VOqg6YYZYn9ZhyiA4uoRgnatmUdjAWtGSU8po+7\n",
+    ],
     [
       "a session token",
-      "aws_access_key_id = AKIAQWERTYUIOPASDFGH\naws_secret_access_key = tmpsecret\naws_session_token = FwoGZXIvYXdzE\n",
+      "aws_access_key_id = AKIAQWERTYUIOPASDFGH\naws_secret_access_key = 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\naws_session_token = FwoGZXIvYXdzE\n",
     ],
   ] as const;
   for (const [what, body] of temporary) {

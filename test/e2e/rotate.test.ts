@@ -80,7 +80,7 @@ describe("self-service rotation", () => {
     const head = "; header comment\n\n[default]\nregion = us-west-2\noutput=json\n\n";
     const alice = `[alice]\n# the key\naws_secret_access_key = ${key.secretAccessKey}\n  ; indented comment\naws_access_key_id = ${key.accessKeyId}\nregion=ap-south-1\ncli_pager =\nx_custom = keep me\n\n`;
     const tail =
-      "[zeta]\naws_access_key_id = AKIAZETA\naws_secret_access_key = zsecret\n# last line, no newline";
+      "[zeta]\naws_access_key_id = AKIAZETA\naws_secret_access_key = PtYgjmUhBel31iEl2hpChYgCfrL1spNxnyVmihA/\n# last line, no newline";
     const before = head + alice + tail;
     const { home, credentials } = await makeHome(before);
     const run = await runCli(["alice"], { home, endpoint: w.endpoint });
@@ -162,7 +162,8 @@ describe("where the credentials file is", () => {
     it(`${how} PATH is the file rotated and the file the auth profile is read from`, async () => {
       const { admin, alice } = await createUsers(w.fx, { admin: "admin", alice: "none" });
       // The default file exists but holds neither profile: everything must come from PATH.
-      const decoy = "[decoy]\naws_access_key_id = AKIADECOY\naws_secret_access_key = nope\n";
+      const decoy =
+        "[decoy]\naws_access_key_id = AKIADECOY\naws_secret_access_key = 2O76UMFxFkM/R5Kjp1vRt+1fjORS/6ilI8ihN5KX\n";
       const { home, credentials: defaultFile } = await makeHome(decoy);
       const path = join(home, "elsewhere", "creds.ini");
       await mkdir(join(home, "elsewhere"));

@@ -2,9 +2,10 @@
 import { execFileSync, spawn } from "node:child_process";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
+import { TEMP_NAME_TAIL } from "../../src/store/atomic.js";
 
-/** Temp files the atomic writer makes: `.<name>.keyctl-<pid>-<hex>.tmp`. */
-export const TEMP_FILE = /\.keyctl-(\d+)-[0-9a-f]+\.tmp$/;
+/** Temp files the atomic writer makes; the pattern is the writer's own, so the two cannot drift. */
+export const TEMP_FILE = TEMP_NAME_TAIL;
 
 export async function tempFilesIn(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((n) => TEMP_FILE.test(n));
