@@ -58,3 +58,21 @@ export function keyHolders(
   }
   return holders;
 }
+
+/**
+ * Key id → the AWS config file's profiles holding it (`[default]`, `[profile x]`), named as a user
+ * reads them. Setting names are matched case-insensitively, as the AWS CLI does.
+ */
+export function configKeyHolders(config: CredentialsDocument): Map<string, string[]> {
+  const holders = new Map<string, string[]>();
+  for (const section of config.profileNames()) {
+    const name = section === "default" ? "default" : /^profile\s+(.+)$/.exec(section)?.[1]?.trim();
+    if (name === undefined) continue;
+    let id: string | undefined;
+    for (const [key, value] of config.profile(section) ?? []) {
+      if (key.toLowerCase() === "aws_access_key_id") id = value;
+    }
+    if (id) holders.set(id, [...(holders.get(id) ?? []), `profile ${name} of the AWS config file`]);
+  }
+  return holders;
+}

@@ -4,6 +4,7 @@ import { awsFailure } from "../engine/messages.js";
 import { systemClock } from "../engine/ports.js";
 import { type RotationEvent, type RotationResult, rotate } from "../engine/rotate.js";
 import { ExitCode, type KeyctlError } from "../errors.js";
+import { configKeysInUse } from "../store/config.js";
 import { Journal } from "../store/journal.js";
 import { mapLimit } from "../util/pool.js";
 import type { CommandContext } from "./context.js";
@@ -44,6 +45,7 @@ export async function runTargets(
   const confirm = serialized((q: string, flag: string) => terminal.confirm(q, flag));
   // Next to the real file, like the lock: a symlink and its target share one journal.
   const journal = new Journal(ctx.file.realPath);
+  const inUseElsewhere = configKeysInUse();
   const single = !options.live;
   const spinner =
     single && out.interactive && !out.json && input.command === "rotate"
@@ -62,7 +64,7 @@ export async function runTargets(
       out.note(`${profile}: ${input.command === "finish" ? "finishing" : "rotating"}…`);
     try {
       const sessions = await sessionFor(profile);
-      const deps = { store, auth: sessions.auth, sts: sessions.sts, confirm, events };
+      const deps = { store, auth: sessions.auth, sts: sessions.sts, confirm, events, inUseElsewhere };
       const userFlag = input.user !== undefined ? { userFlag: input.user } : {};
       let outcome: Outcome;
       if (input.command === "finish") {

@@ -1,5 +1,5 @@
 import type { OldKeyPolicy } from "../cli/args.js";
-import { KeyctlError } from "../errors.js";
+import { ExitCode, KeyctlError } from "../errors.js";
 import type { CredentialsDocument } from "../ini/document.js";
 import { credentialKind, keyHolders, previousName } from "../profiles.js";
 import type { AccessKey, NewAccessKey, StaticCredentials } from "./ports.js";
@@ -81,6 +81,10 @@ export function planRotation(input: {
   keys: readonly AccessKey[];
   authKeyId?: string;
   oldKeyPolicy: OldKeyPolicy;
+  /** False when the target's key has not been seen working (STS): it cannot replace `-previous`. */
+  currentKeyProven?: boolean;
+  /** Key id → where else on this machine it is in use (the AWS config file's profiles). */
+  inUseElsewhere?: ReadonlyMap<string, readonly string[]>;
 }): RotationPlan {
   const { target, userName, account, keys } = input;
   const oldKey = keys.find((k) => k.accessKeyId === target.key.accessKeyId);
@@ -115,7 +119,20 @@ export function planRotation(input: {
       `IAM user ${userName} already has 2 keys and the other one (${candidate.accessKeyId}) is used by profile ${holders.join(", ")} of this file; rotate that profile or retire its key first. Nothing was changed.`,
     );
   }
+  const elsewhere = input.inUseElsewhere?.get(candidate.accessKeyId);
+  if (elsewhere && elsewhere.length > 0) {
+    throw new KeyctlError(
+      `IAM user ${userName} already has 2 keys and the other one (${candidate.accessKeyId}) is used by ${elsewhere.join(", ")}; rotate or retire that key first. Nothing was changed.`,
+    );
+  }
   if (candidate.accessKeyId === target.previousKeyId) {
+    // The last key AWS accepted must outlive a key nobody has seen working.
+    if (input.currentKeyProven === false) {
+      throw new KeyctlError(
+        `Profile ${target.profile}'s key ${target.key.accessKeyId} has not been seen working, and making room would delete ${candidate.accessKeyId} kept in [${previousName(target.profile)}]; keyctl changed nothing. Check with: aws sts get-caller-identity --profile ${target.profile}`,
+        ExitCode.partial,
+      );
+    }
     return { ...base, deleteFirst: { key: candidate, reason: "previous" } };
   }
   return { ...base, deleteFirst: { key: candidate, reason: "other" } };

@@ -4,19 +4,23 @@ import type { OldKeyPolicy } from "../cli/args.js";
 import { ExitCode, KeyctlError } from "../errors.js";
 import { keyHolders, previousName } from "../profiles.js";
 import { writeNewPrivateFile } from "../store/atomic.js";
-import type { Journal } from "../store/journal.js";
+import type { Journal, JournalEntry } from "../store/journal.js";
 import { isAbandoned } from "../store/journal.js";
 import { backupStamp, type CredentialsStore } from "../store/store.js";
 import { notePartial, shielded } from "../util/interrupt.js";
-import { proveOwner } from "./identity.js";
+import { proveOwner, type TargetOwner } from "./identity.js";
 import { describeAwsError } from "./messages.js";
 import { planRotation, type RotationPlan, readTarget, rotationEdit, type TargetProfile } from "./plan.js";
 import {
   type AccessKey,
   type AuthSession,
+  AWS_CALL_TIMEOUT_MS,
+  AWS_CONNECT_TIMEOUT_MS,
   type Clock,
   isAwsCallError,
+  type KeyLastUsed,
   type NewAccessKey,
+  type StaticCredentials,
   type StsPort,
 } from "./ports.js";
 
@@ -42,6 +46,8 @@ export type RotationEvent =
 
 export interface RotationDeps {
   readonly store: CredentialsStore;
+  /** Key id → where else on this machine it is used (the AWS config file's profiles). */
+  readonly inUseElsewhere?: () => Promise<ReadonlyMap<string, readonly string[]>>;
   readonly journal: Journal;
   readonly auth: AuthSession;
   readonly sts: StsPort;
@@ -76,20 +82,33 @@ export interface RotationResult {
 export async function rotate(request: RotationRequest, deps: RotationDeps): Promise<RotationResult> {
   const { store, auth } = deps;
   const file = await store.read();
-  let target = readTarget(file.doc, request.profile, file.path);
+  const target = readTarget(file.doc, request.profile, file.path);
 
-  const recoveredKeys = await recoverInterruptedRun(request.profile, deps);
-  if (recoveredKeys.length > 0) target = readTarget((await store.read()).doc, request.profile, file.path);
+  // A live run on this profile keeps its entry until it ends; an untrusted journal stops here,
+  // before any call, so nothing it says can lead to a deletion.
+  const pending = await deps.journal.entry(request.profile);
+  if (pending && !isAbandoned(pending, deps.clock.now())) {
+    throw new KeyctlError(
+      `Another keyctl (pid ${pending.pid}) is rotating profile ${request.profile} right now; wait for it to finish, then run again.`,
+    );
+  }
 
-  const owner = await proveOwner({
-    profile: request.profile,
-    key: target.key,
-    auth,
-    sts: deps.sts,
-    ...(request.userFlag !== undefined ? { userFlag: request.userFlag } : {}),
-  });
-  const keys =
-    recoveredKeys.length === 0 && owner.keys ? owner.keys : await auth.iam.listAccessKeys(owner.userName);
+  const owner = await proveCurrentOwner(request, target, deps);
+  let keys = owner.keys ?? (await auth.iam.listAccessKeys(owner.userName));
+  const skip = skipReason(request, keys, target, deps.clock);
+
+  const recoveredKeys: string[] = [];
+  if (pending) {
+    const cleanUp = await recoverInterruptedRun(pending, owner, keys, {
+      ...deps,
+      dryRun: request.dryRun || skip !== undefined,
+    });
+    recoveredKeys.push(...cleanUp.removed);
+    if (cleanUp.removed.length > 0) keys = keys.filter((k) => !cleanUp.removed.includes(k.accessKeyId));
+    if (cleanUp.wouldRemove.length > 0)
+      keys = keys.filter((k) => !cleanUp.wouldRemove.includes(k.accessKeyId));
+  }
+
   const plan = planRotation({
     target,
     userName: owner.userName,
@@ -97,6 +116,8 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
     keys,
     ...(auth.signingKeyId ? { authKeyId: auth.signingKeyId } : {}),
     oldKeyPolicy: request.oldKeyPolicy,
+    currentKeyProven: owner.proven,
+    inUseElsewhere: (await deps.inUseElsewhere?.()) ?? new Map(),
   });
   const base = {
     profile: request.profile,
@@ -106,20 +127,16 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
     plan,
     recoveredKeys,
   };
-  if (request.olderThanDays !== undefined) {
-    const ageMs = deps.clock.now() - plan.oldKey.createDate.getTime();
-    const ageDays = Math.floor(ageMs / 86_400_000);
-    if (ageMs <= request.olderThanDays * 86_400_000) {
-      return {
-        ...base,
-        status: "skipped",
-        exitCode: ExitCode.ok,
-        oldKey: "not-changed",
-        sharedUpdated: [],
-        nextSteps: [],
-        problem: `key is ${ageDays} day(s) old, not older than ${request.olderThanDays}`,
-      };
-    }
+  if (skip !== undefined) {
+    return {
+      ...base,
+      status: "skipped",
+      exitCode: ExitCode.ok,
+      oldKey: "not-changed",
+      sharedUpdated: [],
+      nextSteps: [],
+      problem: skip,
+    };
   }
   if (request.dryRun) {
     return {
@@ -134,7 +151,8 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
 
   if (plan.deleteFirst?.reason === "other") {
     const k = plan.deleteFirst.key;
-    const situation = `IAM user ${plan.userName} already has 2 keys; making room means deleting ${k.accessKeyId} (${k.status}, created ${k.createDate.toISOString().slice(0, 10)}), which no profile of this file uses`;
+    const lastUse = await lastUseOf(k.accessKeyId, deps);
+    const situation = `IAM user ${plan.userName} already has 2 keys; making room means deleting ${k.accessKeyId} (${k.status}, created ${k.createDate.toISOString().slice(0, 10)}), which no profile on this machine uses; ${lastUse}`;
     const ok = await deps.confirm(`${situation}. Delete it?`, "--yes");
     if (!ok) throw new KeyctlError("Cancelled; nothing was changed.", ExitCode.cancelled);
   }
@@ -160,7 +178,101 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
     return await afterWrite(request, deps, plan, target, base, written);
   } finally {
     notePartial(plan.profile, undefined);
+    await forget(plan.profile, deps);
   }
+}
+
+const RECENT_USE_MS = 7 * 86_400_000;
+
+/** When, where and for what a key was last used, as the confirmation to delete it shows it. */
+async function lastUseOf(accessKeyId: string, deps: RotationDeps): Promise<string> {
+  let used: KeyLastUsed;
+  try {
+    used = await deps.auth.iam.getAccessKeyLastUsed(accessKeyId);
+  } catch {
+    return "its last use is unknown (GetAccessKeyLastUsed failed)";
+  }
+  if (!used.lastUsedDate) return "AWS reports no use of it";
+  const ago = deps.clock.now() - used.lastUsedDate.getTime();
+  const where = [used.serviceName, used.region].filter((x) => x && x !== "N/A").join(" in ");
+  const when = `last used ${used.lastUsedDate.toISOString().slice(0, 16).replace("T", " ")} UTC${where ? ` (${where})` : ""}`;
+  return ago < RECENT_USE_MS
+    ? `CAUTION: it was ${when}, ${Math.floor(ago / 86_400_000)} day(s) ago: something may still sign with it`
+    : when;
+}
+
+function skipReason(
+  request: RotationRequest,
+  keys: readonly AccessKey[],
+  target: TargetProfile,
+  clock: Clock,
+): string | undefined {
+  if (request.olderThanDays === undefined) return undefined;
+  const current = keys.find((k) => k.accessKeyId === target.key.accessKeyId);
+  if (!current) return undefined;
+  const ageMs = clock.now() - current.createDate.getTime();
+  if (ageMs > request.olderThanDays * 86_400_000) return undefined;
+  return `key is ${Math.floor(ageMs / 86_400_000)} day(s) old, not older than ${request.olderThanDays}`;
+}
+
+const KEY_REFUSED = new Set(["InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied"]);
+
+/**
+ * Who owns the target's key, and that the key works. A key that a previous run saved but never saw
+ * accepted (exit 3) is the only thing standing between the user and the key in `-previous`: it is
+ * proven first (STS signed by it, same user and account), waiting up to --verify-timeout, and until
+ * then nothing is deleted or deactivated (exit 3).
+ */
+async function proveCurrentOwner(
+  request: RotationRequest,
+  target: TargetProfile,
+  deps: RotationDeps,
+): Promise<TargetOwner & { readonly proven: boolean }> {
+  const prove = () =>
+    proveOwner({
+      profile: request.profile,
+      key: target.key,
+      auth: deps.auth,
+      sts: deps.sts,
+      ...(request.userFlag !== undefined ? { userFlag: request.userFlag } : {}),
+    });
+  const fallback = target.previousKeyId !== undefined && target.previousKeyId !== target.key.accessKeyId;
+  let owner: TargetOwner & { targetIdentity?: unknown };
+  try {
+    owner = await prove();
+  } catch (err) {
+    // Self-service with a key AWS does not accept yet: IAM refuses the same key.
+    if (!fallback || !isAwsCallError(err) || !KEY_REFUSED.has(err.code)) throw err;
+    await awaitCurrentKey(request, target, undefined, deps);
+    owner = await prove();
+  }
+  if (owner.proof === "sts") return { ...owner, proven: true };
+  if (!fallback) return { ...owner, proven: false };
+  await awaitCurrentKey(request, target, owner, deps);
+  return { ...owner, proven: true };
+}
+
+async function awaitCurrentKey(
+  request: RotationRequest,
+  target: TargetProfile,
+  owner: { userName: string; account: string } | undefined,
+  deps: RotationDeps,
+): Promise<void> {
+  const p = request.profile;
+  const prev = previousName(p);
+  deps.events({
+    type: "note",
+    message: `The key in profile ${p} (${target.key.accessKeyId}) has not been seen working yet; waiting for AWS to accept it before anything else.`,
+  });
+  const verdict = await verifyNewKey(target.key, owner, deps, request.verifyTimeoutMs);
+  if (verdict.ok) {
+    deps.events({ type: "verified" });
+    return;
+  }
+  throw new KeyctlError(
+    `The key in profile ${p} (${target.key.accessKeyId}) is still not accepted by AWS (${verdict.lastError}): an earlier rotation saved it but never saw it work. keyctl changed nothing and keeps the key in [${prev}] (${target.previousKeyId}). Check later with: aws sts get-caller-identity --profile ${p}; if it never works, copy aws_access_key_id and aws_secret_access_key from [${prev}] back into [${p}].`,
+    ExitCode.partial,
+  );
 }
 
 async function afterWrite(
@@ -241,17 +353,17 @@ async function createAndPersist(
   }
   const backupPath = await store.withLock((locked) => locked.backup());
   return shielded(async () => {
-    await store.withLock(() =>
-      journal.put({
-        profile: plan.profile,
-        userName: plan.userName,
-        account: plan.account,
-        keysBefore,
-        startedAt: new Date(deps.clock.now()).toISOString(),
-        pid: process.pid,
-        hostname: hostname(),
-      }),
-    );
+    const claim: JournalEntry = {
+      profile: plan.profile,
+      userName: plan.userName,
+      account: plan.account,
+      keysBefore,
+      startedAt: new Date(deps.clock.now()).toISOString(),
+      pid: process.pid,
+      hostname: hostname(),
+    };
+    let entry: JournalEntry = { ...claim, createSentAt: claim.startedAt };
+    await store.withLock(() => journal.put(entry));
 
     // Making room comes after every local step that can fail (lock, backup, journal), so a failure
     // there really leaves nothing changed; from here on the messages say that this key is gone.
@@ -268,13 +380,22 @@ async function createAndPersist(
       const which =
         plan.deleteFirst.reason === "previous" ? ` (the old key kept in ${previousName(plan.profile)})` : "";
       unchanged = `Profile ${plan.profile} is unchanged; only key ${gone}${which} was deleted to make room.`;
+      // The crashed-call window starts when CreateAccessKey is sent, not when the run began.
+      entry = { ...claim, createSentAt: new Date(deps.clock.now()).toISOString() };
+      try {
+        await store.withLock(() => journal.put(entry));
+      } catch (err) {
+        await forget(plan.profile, deps);
+        throw new KeyctlError(`${describeAwsError(err)} ${unchanged}`);
+      }
     }
 
     let newKey: NewAccessKey;
+    const sentAt = Date.parse(entry.createSentAt ?? claim.startedAt);
     try {
       newKey = await createWithRetry(plan.userName, deps);
     } catch (err) {
-      if (!(await reconcileFailedCreate(plan, keysBefore, err, deps))) {
+      if (!(await reconcileFailedCreate(plan, keysBefore, sentAt, err, deps))) {
         // IAM may hold a key whose secret nobody has; the journal entry stays for the next run.
         const again = `keyctl ${auth.profile !== plan.profile ? `-a ${auth.profile} ` : ""}-t ${plan.profile}`;
         throw new KeyctlError(
@@ -292,7 +413,9 @@ async function createAndPersist(
         plan.profile,
         `Profile ${plan.profile} has its new key ${newKey.accessKeyId}, not yet confirmed by AWS; the old key ${plan.oldKey.accessKeyId} still works and is kept in [${previousName(plan.profile)}]. Check with: keyctl -k -t ${plan.profile}`,
       );
-      await forget(plan.profile, deps);
+      // The entry stays until the run ends (it keeps other runs off this profile), but nothing is
+      // stranded any more. If this update fails, the next run finds the key held by the file.
+      await store.withLock(() => journal.put({ ...entry, savedKeyId: newKey.accessKeyId })).catch(() => {});
       return {
         newKey,
         sharedUpdated: commit.value,
@@ -323,52 +446,106 @@ async function forget(profile: string, deps: RotationDeps): Promise<void> {
   await deps.store.withLock(() => deps.journal.remove(profile)).catch(() => {});
 }
 
+const CREATE_ATTEMPTS = 4;
+const createBackoffMs = (attempt: number) => 250 * 2 ** attempt;
+
 async function createWithRetry(userName: string, deps: RotationDeps): Promise<NewAccessKey> {
   // Only throttling is retried: it means IAM did not act. Any other failure may hide a created key.
   for (let attempt = 1; ; attempt++) {
     try {
       return await deps.auth.iam.createAccessKey(userName);
     } catch (err) {
-      if (!isAwsCallError(err, "Throttling") || attempt >= 4) throw err;
-      await deps.clock.sleep(250 * 2 ** attempt);
+      if (!isAwsCallError(err, "Throttling") || attempt >= CREATE_ATTEMPTS) throw err;
+      await deps.clock.sleep(createBackoffMs(attempt));
     }
   }
 }
 
 /**
- * After a failed CreateAccessKey, IAM may still have made the key: find it and delete it. False when
- * IAM could not be asked, so a key may be left (the journal keeps it for the next run).
+ * After a failed CreateAccessKey, IAM may still have made the key: find it and delete it, if it can
+ * be proven to be this call's (see strandedKey). False when IAM could not be asked, so a key may be
+ * left (the journal keeps it for the next run).
  */
 async function reconcileFailedCreate(
   plan: RotationPlan,
   keysBefore: readonly string[],
+  sentAt: number,
   err: unknown,
   deps: RotationDeps,
 ): Promise<boolean> {
-  // The quota refusal is definite: IAM made nothing. Any other failure may hide a key IAM created,
-  // but a key some section of the file holds is not it (another run's, already saved), and no other
-  // keyctl rotates this user meanwhile (the journal refuses a second run per IAM user).
+  // The quota refusal is definite: IAM made nothing.
   if (isAwsCallError(err, "LimitExceeded")) {
     await forget(plan.profile, deps);
     return true;
   }
   try {
     const now = await deps.auth.iam.listAccessKeys(plan.userName);
-    const file = await deps.store.read();
-    const held = new Set(keyHolders(file.doc, { withPrevious: true }).keys());
-    for (const k of now) {
-      if (!keysBefore.includes(k.accessKeyId) && !held.has(k.accessKeyId)) {
-        await deps.auth.iam.deleteAccessKey(plan.userName, k.accessKeyId);
-        deps.events({
-          type: "note",
-          message: `Deleted key ${k.accessKeyId}, created although IAM's answer was lost.`,
-        });
-      }
+    const unheld = await keysNoProfileHolds(now, keysBefore, deps);
+    const window = { from: sentAt - CLOCK_SKEW_MS, to: deps.clock.now() + CLOCK_SKEW_MS };
+    const stranded = await strandedKey(unheld, window, deps);
+    if (stranded) {
+      await deps.auth.iam.deleteAccessKey(plan.userName, stranded.accessKeyId);
+      deps.events({
+        type: "note",
+        message: `Deleted key ${stranded.accessKeyId}, created although IAM's answer was lost.`,
+      });
     }
+    reportForeignKeys(
+      plan.userName,
+      unheld.filter((k) => k !== stranded),
+      deps,
+    );
     await forget(plan.profile, deps);
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Keys of the user that are neither in `keysBefore` nor held by any profile on this machine. */
+async function keysNoProfileHolds(
+  keys: readonly AccessKey[],
+  keysBefore: readonly string[],
+  deps: RotationDeps,
+): Promise<AccessKey[]> {
+  const held = new Set(keyHolders((await deps.store.read()).doc, { withPrevious: true }).keys());
+  for (const id of (await deps.inUseElsewhere?.())?.keys() ?? []) held.add(id);
+  return keys.filter((k) => !keysBefore.includes(k.accessKeyId) && !held.has(k.accessKeyId));
+}
+
+/**
+ * The key a crashed or unanswered CreateAccessKey made, when that can be proven: the only key that
+ * no profile holds, not there before the call, created inside the call's bounded window, and never
+ * used (its secret reached nobody; a key AWS has seen signing was in someone's hands). Anything less
+ * certain is left alone: a stray key costs a slot, a wrongly deleted key locks someone out.
+ */
+async function strandedKey(
+  unheld: readonly AccessKey[],
+  window: { from: number; to: number },
+  deps: RotationDeps,
+): Promise<AccessKey | undefined> {
+  const inWindow = unheld.filter((k) => {
+    const t = k.createDate.getTime();
+    return t >= window.from && t <= window.to;
+  });
+  // One call makes at most one key: two candidates mean someone else made one of them.
+  if (inWindow.length !== 1) return undefined;
+  const key = inWindow[0]!;
+  try {
+    const used = await deps.auth.iam.getAccessKeyLastUsed(key.accessKeyId);
+    return used.lastUsedDate === undefined ? key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keys no profile holds that keyctl cannot prove are its own: the user decides, keyctl never deletes. */
+function reportForeignKeys(userName: string, keys: readonly AccessKey[], deps: RotationDeps): void {
+  for (const k of keys) {
+    deps.events({
+      type: "warn",
+      message: `Key ${k.accessKeyId} of IAM user ${userName} (created ${k.createDate.toISOString()}) is held by no profile on this machine and keyctl cannot prove it made it (another machine or tool may use it); it was left alone. If nothing uses it: aws iam delete-access-key --user-name ${userName} --access-key-id ${k.accessKeyId}`,
+    });
   }
 }
 
@@ -394,41 +571,87 @@ async function saveRecoveryFile(
   );
 }
 
-async function recoverInterruptedRun(profile: string, deps: RotationDeps): Promise<string[]> {
-  const entry = await deps.journal.entry(profile);
-  if (!entry) return [];
-  if (!isAbandoned(entry)) {
-    throw new KeyctlError(
-      `Another keyctl (pid ${entry.pid}) is rotating profile ${profile} right now; wait for it to finish, then run again.`,
-    );
-  }
-  // No lock across these IAM calls: other runs' writes must not wait behind them. A key is taken
-  // for the dead run's only if it appeared after that run began and no section of the file holds it.
-  const held = new Set(keyHolders((await deps.store.read()).doc, { withPrevious: true }).keys());
-  const since = Date.parse(entry.startedAt) - CLOCK_SKEW_MS;
-  const keys = await deps.auth.iam.listAccessKeys(entry.userName);
-  const stranded = keys.filter(
-    (k) =>
-      !entry.keysBefore.includes(k.accessKeyId) &&
-      !held.has(k.accessKeyId) &&
-      k.createDate.getTime() >= since,
-  );
-  for (const k of stranded) {
-    await deps.auth.iam.deleteAccessKey(entry.userName, k.accessKeyId);
-    deps.events({
-      type: "note",
-      message: `Removed key ${k.accessKeyId} of IAM user ${entry.userName}: an interrupted keyctl run (${entry.startedAt}) created it but its secret never reached the file.`,
-    });
-  }
-  await deps.store.withLock(async () => {
-    const now = await deps.journal.entry(profile);
-    if (now?.pid === entry.pid && now.startedAt === entry.startedAt) await deps.journal.remove(profile);
-  });
-  return stranded.map((k) => k.accessKeyId);
+/**
+ * A run that ends between CreateAccessKey and the write of its secret: at most one key in IAM
+ * without a holder. CreateAccessKey is bounded (every attempt times out), so that key was created
+ * inside a known window after the journaled send time.
+ */
+const CREATE_CALL_BOUND_MS =
+  CREATE_ATTEMPTS * (AWS_CONNECT_TIMEOUT_MS + AWS_CALL_TIMEOUT_MS) +
+  Array.from({ length: CREATE_ATTEMPTS - 1 }, (_, i) => createBackoffMs(i + 1)).reduce((a, b) => a + b, 0);
+
+/** IAM's clock and ours may disagree a little (and IAM's CreateDate has whole seconds). */
+const CLOCK_SKEW_MS = 60 * 1000;
+
+interface CleanUp {
+  readonly removed: string[];
+  /** Under --dry-run or a skip: what the clean-up would remove. */
+  readonly wouldRemove: string[];
 }
 
-/** IAM's clock and ours may disagree a little about when the dead run began. */
-const CLOCK_SKEW_MS = 5 * 60 * 1000;
+/**
+ * The clean-up after a run that died: only once the target's owner is proven, only for the user and
+ * account the journal names, and only the key strandedKey can prove the dead call made. Under
+ * --dry-run (and for a skipped profile) it only says what it would do.
+ */
+async function recoverInterruptedRun(
+  entry: JournalEntry,
+  owner: { userName: string; account: string },
+  keys: readonly AccessKey[],
+  deps: RotationDeps & { dryRun: boolean },
+): Promise<CleanUp> {
+  const none: CleanUp = { removed: [], wouldRemove: [] };
+  const drop = async () => {
+    if (deps.dryRun) return;
+    await deps.store.withLock(async () => {
+      const now = await deps.journal.entry(entry.profile);
+      if (now?.pid === entry.pid && now.startedAt === entry.startedAt)
+        await deps.journal.remove(entry.profile);
+    });
+  };
+  if (entry.userName !== owner.userName || entry.account !== owner.account) {
+    deps.events({
+      type: "warn",
+      message: `An interrupted keyctl run (${entry.startedAt}) of profile ${entry.profile} was rotating IAM user ${entry.userName} (account ${entry.account}), but the profile's key belongs to ${owner.userName} (account ${owner.account}); keyctl leaves ${entry.userName}'s keys alone. Check them: aws iam list-access-keys --user-name ${entry.userName}`,
+    });
+    await drop();
+    return none;
+  }
+  // Its secret reached the file: nothing is stranded.
+  if (entry.savedKeyId !== undefined) {
+    await drop();
+    return none;
+  }
+  // No lock across these IAM calls: other runs' writes must not wait behind them.
+  const unheld = await keysNoProfileHolds(keys, entry.keysBefore, deps);
+  const sent = entry.createSentAt === undefined ? undefined : Date.parse(entry.createSentAt);
+  const stranded =
+    sent === undefined
+      ? undefined
+      : await strandedKey(
+          unheld,
+          { from: sent - CLOCK_SKEW_MS, to: sent + CREATE_CALL_BOUND_MS + CLOCK_SKEW_MS },
+          deps,
+        );
+  reportForeignKeys(
+    entry.userName,
+    unheld.filter((k) => k !== stranded),
+    deps,
+  );
+  if (!stranded) {
+    await drop();
+    return none;
+  }
+  const what = `key ${stranded.accessKeyId} of IAM user ${entry.userName}: an interrupted keyctl run (${entry.startedAt}) created it but its secret never reached the file`;
+  if (deps.dryRun) {
+    deps.events({ type: "note", message: `Would remove ${what}.` });
+    return { removed: [], wouldRemove: [stranded.accessKeyId] };
+  }
+  await deps.auth.iam.deleteAccessKey(entry.userName, stranded.accessKeyId);
+  deps.events({ type: "note", message: `Removed ${what}.` });
+  await drop();
+  return { removed: [stranded.accessKeyId], wouldRemove: [] };
+}
 
 const RETRYABLE_VERIFY = new Set([
   "InvalidClientTokenId",
@@ -443,8 +666,9 @@ const RETRYABLE_VERIFY = new Set([
  * IAM is eventually consistent: a fresh key is refused for a few seconds.
  */
 async function verifyNewKey(
-  key: NewAccessKey,
-  plan: RotationPlan,
+  key: StaticCredentials,
+  /** Undefined: any IAM user will do (the owner is proven afterwards). */
+  plan: { userName: string; account: string } | undefined,
   deps: RotationDeps,
   timeoutMs: number,
 ): Promise<{ ok: true; ms: number } | { ok: false; lastError: string }> {
@@ -455,9 +679,9 @@ async function verifyNewKey(
     try {
       const id = await deps.sts.callerIdentity(key);
       const userName = id.arn.split(":").slice(5).join(":").split("/").pop();
-      if (id.account !== plan.account || userName !== plan.userName) {
+      if (plan && (id.account !== plan.account || userName !== plan.userName)) {
         throw new KeyctlError(
-          `The new key ${key.accessKeyId} signs as ${id.arn}, not as IAM user ${plan.userName}; the old key was left untouched. Check the key in IAM.`,
+          `The key ${key.accessKeyId} signs as ${id.arn}, not as IAM user ${plan.userName}; no other key was touched. Check the key in IAM.`,
           ExitCode.partial,
         );
       }

@@ -1,28 +1,38 @@
-import { readFile, unlink } from "node:fs/promises";
+import { constants } from "node:fs";
+import { type FileHandle, open, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { replaceFileAtomic } from "./atomic.js";
 
-// Writers hold the credentials file's lock. A rotation writes its intent here before CreateAccessKey and clears it once the new secret is in
-// the credentials file. An entry found later means a run died in between and may have left a key
-// in IAM whose secret nobody has; the next run for that profile removes it. No secrets are stored.
+// Writers hold the credentials file's lock. A rotation writes its intent here before CreateAccessKey
+// and keeps the entry until the run ends: while it lives, no other keyctl touches that profile.
+// An entry whose run is gone and that has no saved key means the run died in between and may have
+// left a key in IAM whose secret nobody has; the next run for that profile removes it, if it can
+// prove that the dead call made it. No secrets are stored.
+//
+// The journal decides which keys are deleted, so it is trusted only when this user alone can have
+// written it: a regular file (not a symlink) owned by the current uid, mode 0600, of the right shape.
 
 export interface JournalEntry {
   readonly profile: string;
   readonly userName: string;
   readonly account: string;
-  /** The user's key ids before CreateAccessKey: anything else found later came from this run. */
+  /** The user's key ids before CreateAccessKey: a key among them is not the crashed call's. */
   readonly keysBefore: readonly string[];
   readonly startedAt: string;
   readonly pid: number;
   /** Where the run happened: a pid says nothing about a process on another machine. */
   readonly hostname?: string;
+  /** The instant just before CreateAccessKey was sent: the start of the call's bounded window. */
+  readonly createSentAt?: string;
+  /** The new key once its secret is in the file: nothing is stranded, the run may still be live. */
+  readonly savedKeyId?: string;
 }
 
 const FOREIGN_ENTRY_MAX_AGE_MS = 60 * 60 * 1000;
 const STALE_ENTRY_MS = 24 * 60 * 60 * 1000;
 
-/** True when the run that wrote `entry` is gone (it died between its journal and its write). */
+/** True when the run that wrote `entry` is gone (it died before clearing its entry). */
 export function isAbandoned(entry: JournalEntry, now = Date.now()): boolean {
   if (entry.pid === process.pid) return false;
   // A pid can be reused (after a reboot, say): no rotation runs for a day.
@@ -38,9 +48,38 @@ export function isAbandoned(entry: JournalEntry, now = Date.now()): boolean {
   }
 }
 
-interface JournalFile {
-  readonly version: 1;
-  readonly entries: Record<string, JournalEntry>;
+const isString = (v: unknown): v is string => typeof v === "string";
+const isTime = (v: unknown): v is string => isString(v) && !Number.isNaN(Date.parse(v));
+
+/** The entry if `value` has exactly the shape keyctl writes, else undefined. */
+function validEntry(name: string, value: unknown): JournalEntry | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const e = value as Record<string, unknown>;
+  const ok =
+    e.profile === name &&
+    isString(e.userName) &&
+    e.userName !== "" &&
+    isString(e.account) &&
+    Array.isArray(e.keysBefore) &&
+    e.keysBefore.every(isString) &&
+    isTime(e.startedAt) &&
+    Number.isSafeInteger(e.pid) &&
+    (e.pid as number) > 0 &&
+    (e.hostname === undefined || isString(e.hostname)) &&
+    (e.createSentAt === undefined || isTime(e.createSentAt)) &&
+    (e.savedKeyId === undefined || isString(e.savedKeyId));
+  if (!ok) return undefined;
+  return {
+    profile: name,
+    userName: e.userName as string,
+    account: e.account as string,
+    keysBefore: [...(e.keysBefore as string[])],
+    startedAt: e.startedAt as string,
+    pid: e.pid as number,
+    ...(isString(e.hostname) ? { hostname: e.hostname } : {}),
+    ...(isString(e.createSentAt) ? { createSentAt: e.createSentAt } : {}),
+    ...(isString(e.savedKeyId) ? { savedKeyId: e.savedKeyId } : {}),
+  };
 }
 
 export class Journal {
@@ -50,33 +89,78 @@ export class Journal {
     this.path = `${credentialsPath}.keyctl-journal`;
   }
 
-  async entries(): Promise<Record<string, JournalEntry>> {
-    let text: string;
+  private untrusted(why: string): KeyctlError {
+    return new KeyctlError(
+      `keyctl does not trust the rotation journal ${this.path} (${why}) and touched no key; if you did not make it, remove it (rm ${this.path}) and run again.`,
+    );
+  }
+
+  /** Entries by profile name (a Map: any name the AWS CLI accepts, `__proto__` included). */
+  async entries(): Promise<Map<string, JournalEntry>> {
+    let handle: FileHandle;
     try {
-      text = await readFile(this.path, "utf8");
+      // O_NOFOLLOW: a symlink planted here is refused, not followed to a file someone else chose.
+      handle = await open(this.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
-      if (errnoCode(err) === "ENOENT") return {};
+      const code = errnoCode(err);
+      if (code === "ENOENT") return new Map();
+      if (code === "ELOOP") throw this.untrusted("it is a symlink");
       throw new KeyctlError(fileErrorMessage(err, "reading", this.path));
     }
+    let text: string;
     try {
-      const parsed = JSON.parse(text) as Partial<JournalFile>;
-      return parsed.entries ?? {};
-    } catch {
-      throw new KeyctlError(
-        `The rotation journal ${this.path} is damaged; check your IAM keys by hand (keyctl -k), then delete that file.`,
-      );
+      const st = await handle.stat();
+      if (!st.isFile()) throw this.untrusted("it is not a regular file");
+      const uid = process.getuid?.();
+      if (uid !== undefined && st.uid !== uid)
+        throw this.untrusted(`it is owned by uid ${st.uid}, not by you`);
+      if ((st.mode & 0o777) !== 0o600)
+        throw this.untrusted(`its mode is ${(st.mode & 0o777).toString(8)}, not 600`);
+      text = await handle.readFile("utf8");
+    } catch (err) {
+      if (err instanceof KeyctlError) throw err;
+      throw new KeyctlError(fileErrorMessage(err, "reading", this.path));
+    } finally {
+      await handle.close().catch(() => {});
     }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw this.untrusted("it is not JSON");
+    }
+    const file = parsed as { version?: unknown; entries?: unknown };
+    if (
+      typeof parsed !== "object" ||
+      parsed === null ||
+      file.version !== 1 ||
+      typeof file.entries !== "object" ||
+      file.entries === null ||
+      Array.isArray(file.entries)
+    ) {
+      throw this.untrusted("it is not a keyctl journal");
+    }
+    const entries = new Map<string, JournalEntry>();
+    for (const [name, value] of Object.entries(file.entries)) {
+      const entry = validEntry(name, value);
+      if (!entry) throw this.untrusted(`its entry for profile ${name} is malformed`);
+      entries.set(name, entry);
+    }
+    return entries;
   }
 
   async entry(profile: string): Promise<JournalEntry | undefined> {
-    return (await this.entries())[profile];
+    return (await this.entries()).get(profile);
   }
 
-  /** Must be called holding the credentials file's lock. */
+  /**
+   * Claims `entry.profile` for this run, or updates this run's own entry. Refuses while another live
+   * run holds the profile or the same IAM user. Must be called holding the credentials file's lock.
+   */
   async put(entry: JournalEntry): Promise<void> {
     const existing = await this.entries();
     // Two runs on one IAM user at once could each take the other's new key for a stray one.
-    const sameUser = Object.values(existing).find(
+    const sameUser = [...existing.values()].find(
       (e) =>
         e.profile !== entry.profile &&
         e.userName === entry.userName &&
@@ -88,35 +172,35 @@ export class Journal {
         `Another keyctl (pid ${sameUser.pid}) is rotating a key of IAM user ${entry.userName} (profile ${sameUser.profile}) right now; wait for it to finish, then run again.`,
       );
     }
-    const other = existing[entry.profile];
-    if (other && other.pid !== entry.pid) {
+    const other = existing.get(entry.profile);
+    if (other && (other.pid !== entry.pid || other.startedAt !== entry.startedAt)) {
       throw new KeyctlError(
         isAbandoned(other)
           ? `An interrupted rotation of profile ${entry.profile} was found just now; run keyctl again to clean it up first.`
           : `Another keyctl (pid ${other.pid}) is rotating profile ${entry.profile} right now; wait for it to finish, then run again.`,
       );
     }
-    const entries = { ...existing, [entry.profile]: entry };
-    await this.save(entries);
+    existing.set(entry.profile, entry);
+    await this.save(existing);
   }
 
   /** Must be called holding the credentials file's lock. */
   async remove(profile: string): Promise<void> {
-    const entries = { ...(await this.entries()) };
-    if (!(profile in entries)) return;
-    delete entries[profile];
+    const entries = await this.entries();
+    if (!entries.delete(profile)) return;
     await this.save(entries);
   }
 
-  private async save(entries: Record<string, JournalEntry>): Promise<void> {
+  private async save(entries: ReadonlyMap<string, JournalEntry>): Promise<void> {
     try {
-      if (Object.keys(entries).length === 0) {
+      if (entries.size === 0) {
         await unlink(this.path).catch((err: unknown) => {
           if (errnoCode(err) !== "ENOENT") throw err;
         });
         return;
       }
-      const file: JournalFile = { version: 1, entries };
+      // Object.fromEntries defines own properties, so even a profile named __proto__ is a plain key.
+      const file = { version: 1, entries: Object.fromEntries(entries) };
       await replaceFileAtomic(this.path, Buffer.from(`${JSON.stringify(file, null, 2)}\n`, "utf8"));
     } catch (err) {
       throw new KeyctlError(fileErrorMessage(err, "writing the rotation journal", this.path));

@@ -121,3 +121,48 @@ describe("rotationEdit", () => {
     expect(doc.toString().endsWith("region = eu-west-1\n\n# after\n")).toBe(true);
   });
 });
+
+describe("planRotation keeps the last proven key and keys used elsewhere on this machine", () => {
+  const PREV = `${BASE}[dev-previous]\naws_access_key_id = AKIAPREV\naws_secret_access_key = s0\n`;
+  const keys = [key("AKIAPREV", 1), key("AKIAOLD", 2)];
+
+  it("never makes room with the -previous key while the current key has not been seen working", () => {
+    const run = () =>
+      planRotation({
+        target: readTarget(file(PREV), "dev", "F"),
+        userName: "dev",
+        account: "1",
+        keys,
+        oldKeyPolicy: "keep",
+        currentKeyProven: false,
+      });
+    expect(run).toThrow(/has not been seen working.*changed nothing/);
+    try {
+      run();
+    } catch (err) {
+      expect((err as KeyctlError).exitCode).toBe(3);
+    }
+    const proven = planRotation({
+      target: readTarget(file(PREV), "dev", "F"),
+      userName: "dev",
+      account: "1",
+      keys,
+      oldKeyPolicy: "keep",
+      currentKeyProven: true,
+    });
+    expect(proven.deleteFirst).toEqual({ key: keys[0], reason: "previous" });
+  });
+
+  it("never chooses a key a profile of the AWS config file holds", () => {
+    expect(() =>
+      planRotation({
+        target: readTarget(file(BASE), "dev", "F"),
+        userName: "dev",
+        account: "1",
+        keys: [key("AKIACONF", 1), key("AKIAOLD", 2)],
+        oldKeyPolicy: "keep",
+        inUseElsewhere: new Map([["AKIACONF", ["profile ci of the AWS config file"]]]),
+      }),
+    ).toThrow(/AKIACONF\) is used by profile ci of the AWS config file/);
+  });
+});

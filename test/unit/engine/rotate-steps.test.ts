@@ -1,7 +1,7 @@
 // The rotation's steps and their compensations, with IAM and STS in memory and the real store on a
 // temporary directory. The file-write failures are real (chattr +i), not simulated.
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdtemp, readdir, readFile, rename, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -19,7 +19,7 @@ import {
 import { type RotationEvent, type RotationRequest, rotate } from "../../../src/engine/rotate.js";
 import { KeyctlError } from "../../../src/errors.js";
 import { CredentialsDocument } from "../../../src/ini/document.js";
-import { Journal } from "../../../src/store/journal.js";
+import { Journal, type JournalEntry } from "../../../src/store/journal.js";
 import { CredentialsStore } from "../../../src/store/store.js";
 
 interface FakeKey {
@@ -44,6 +44,8 @@ class World {
   propagatingUntil = new Map<string, number>();
   /** How long a key created from now on stays unknown to STS. */
   propagationMs = 0;
+  /** Key id → when it last signed a call (what GetAccessKeyLastUsed reports). */
+  lastUsed = new Map<string, Date>();
   private n = 0;
 
   addKey(user: string): StaticCredentials {
@@ -55,7 +57,8 @@ class World {
     this.n += 1;
     const k: FakeKey = {
       accessKeyId: `AKIA${user.toUpperCase()}${String(this.n).padStart(4, "0")}`,
-      secret: `secret-${this.n}`,
+      // Realistic: 40 characters, like the secrets IAM hands out.
+      secret: `wJalrXUtnFEMI/K7MDENG/bPxRfiCY${String(this.n).padStart(10, "0")}`,
       status: "Active",
       createDate: new Date(this.clockMs),
       user,
@@ -102,7 +105,11 @@ class World {
         await this.enter("DeleteAccessKey");
         this.keys = this.keys.filter((x) => x.accessKeyId !== id);
       },
-      getAccessKeyLastUsed: async () => ({}),
+      getAccessKeyLastUsed: async (id) => {
+        await this.enter("GetAccessKeyLastUsed");
+        const at = this.lastUsed.get(id);
+        return at ? { lastUsedDate: at, serviceName: "sts", region: "us-east-1" } : {};
+      },
       listUsers: async () =>
         [...new Set(this.keys.map((k) => k.user))].map((u) => ({
           userName: u,
@@ -126,6 +133,7 @@ class World {
         }
         if (k.secret !== creds.secretAccessKey)
           throw new AwsCallError("SignatureDoesNotMatch", "GetCallerIdentity", "bad");
+        this.lastUsed.set(k.accessKeyId, new Date(this.clockMs));
         return { arn: `arn:aws:iam::111:user/${k.user}`, account: "111", userId: "AIDA" };
       },
     };
@@ -215,7 +223,7 @@ describe("rotation steps", () => {
     expect((err as KeyctlError).message).toMatch(/new key was deleted again; nothing was changed/);
     expect(world.keys.map((k) => k.accessKeyId)).toEqual([s.key.accessKeyId]);
     expect(await readFile(s.path, "utf8")).toBe(s.text);
-    expect(await new Journal(s.path).entries()).toEqual({});
+    expect((await new Journal(s.path).entries()).size).toBe(0);
   });
 
   it("when the new key can neither be written nor deleted, its secret goes to a 0600 recovery file", async () => {
@@ -287,6 +295,7 @@ describe("rotation steps", () => {
       account: "111",
       keysBefore: [s.key.accessKeyId],
       startedAt: new Date(world.clockMs).toISOString(),
+      createSentAt: new Date(world.clockMs).toISOString(),
       pid: 999_999_999,
     });
     world.addKey("dev"); // the key the dead run created; its secret never reached the file
@@ -329,5 +338,196 @@ describe("rotation steps", () => {
     const verify = world.log.lastIndexOf("GetCallerIdentity");
     expect(world.log.indexOf("UpdateAccessKey")).toBeGreaterThan(verify);
     expect(world.keys.find((k) => k.accessKeyId === s.key.accessKeyId)?.status).toBe("Inactive");
+  });
+});
+
+describe("the clean-up after a run that died (only what it can prove it made)", () => {
+  const DEAD_PID = 999_999_999;
+  async function died(world: World, s: Awaited<ReturnType<typeof setup>>, extra: Partial<JournalEntry> = {}) {
+    const at = new Date(world.clockMs).toISOString();
+    await new Journal(s.path).put({
+      profile: "dev",
+      userName: "dev",
+      account: "111",
+      keysBefore: [s.key.accessKeyId],
+      startedAt: at,
+      createSentAt: at,
+      pid: DEAD_PID,
+      ...extra,
+    });
+  }
+  const warnings = (events: RotationEvent[]) =>
+    events.filter((e) => e.type === "warn").map((e) => (e as { message: string }).message);
+
+  it("leaves a key created after the dead call's window alone and prints the command to delete it", async () => {
+    const world = new World();
+    const s = await setup(world);
+    await died(world, s);
+    world.clockMs += 10 * 60_000; // another machine's key, ten minutes later
+    const other = world.addKey("dev");
+    s.deps.confirm = async () => false;
+    await rotate(s.request, s.deps).catch(() => {});
+    expect(world.keys.map((k) => k.accessKeyId)).toContain(other.accessKeyId);
+    expect(warnings(s.events).join("\n")).toContain(
+      `aws iam delete-access-key --user-name dev --access-key-id ${other.accessKeyId}`,
+    );
+  });
+
+  it("leaves a key inside the window alone when AWS has seen it signing (someone holds its secret)", async () => {
+    const world = new World();
+    const s = await setup(world);
+    await died(world, s);
+    const other = world.addKey("dev");
+    world.lastUsed.set(other.accessKeyId, new Date(world.clockMs));
+    await rotate(s.request, s.deps).catch(() => {});
+    expect(world.keys.map((k) => k.accessKeyId)).toContain(other.accessKeyId);
+    expect(world.log).not.toContain("DeleteAccessKey");
+  });
+
+  it("changes nothing under --dry-run and says what it would remove", async () => {
+    const world = new World();
+    const s = await setup(world);
+    await died(world, s);
+    const stray = world.addKey("dev");
+    const result = await rotate({ ...s.request, dryRun: true }, s.deps);
+    expect(result.status).toBe("planned");
+    expect(world.keys.map((k) => k.accessKeyId)).toContain(stray.accessKeyId);
+    expect(world.log).not.toContain("DeleteAccessKey");
+    expect((await new Journal(s.path).entries()).has("dev")).toBe(true);
+    expect(
+      s.events.some(
+        (e) => e.type === "note" && e.message.startsWith(`Would remove key ${stray.accessKeyId}`),
+      ),
+    ).toBe(true);
+  });
+
+  it("changes nothing for a profile --older-than skips", async () => {
+    const world = new World();
+    const s = await setup(world);
+    await died(world, s);
+    const stray = world.addKey("dev");
+    const result = await rotate({ ...s.request, olderThanDays: 90 }, s.deps);
+    expect(result.status).toBe("skipped");
+    expect(world.keys.map((k) => k.accessKeyId)).toContain(stray.accessKeyId);
+    expect(world.log).not.toContain("DeleteAccessKey");
+  });
+
+  it("does not act for another IAM user than the one the profile's key proves", async () => {
+    const world = new World();
+    const s = await setup(world);
+    const victim = world.addKey("victim");
+    await died(world, s, { userName: "victim", keysBefore: [] });
+    await rotate(s.request, s.deps);
+    expect(world.keys.map((k) => k.accessKeyId)).toContain(victim.accessKeyId);
+    expect(warnings(s.events).join("\n")).toMatch(/leaves victim's keys alone/);
+  });
+
+  it("works for profile names that are JavaScript object members", async () => {
+    for (const name of ["__proto__", "constructor", "toString", "my prod.eu"]) {
+      const world = new World();
+      const s = await setup(world);
+      await writeFile(s.path, s.text.replace("[dev]", `[${name}]`));
+      const at = new Date(world.clockMs).toISOString();
+      await new Journal(s.path).put({
+        profile: name,
+        userName: "dev",
+        account: "111",
+        keysBefore: [s.key.accessKeyId],
+        startedAt: at,
+        createSentAt: at,
+        pid: DEAD_PID,
+      });
+      const entries = await new Journal(s.path).entries();
+      expect([...entries.keys()], name).toEqual([name]);
+      const stray = world.addKey("dev");
+      const result = await rotate({ ...s.request, profile: name }, s.deps);
+      expect(result.status, name).toBe("done");
+      expect(result.recoveredKeys, name).toEqual([stray.accessKeyId]);
+      expect((await new Journal(s.path).entries()).size, name).toBe(0);
+    }
+  });
+
+  for (const [what, plant] of [
+    ["mode 0644", async (path: string) => chmod(path, 0o644)],
+    ["another user's file", async (path: string) => chown(path, 1234, 1234)],
+    [
+      "a symlink",
+      async (path: string) => {
+        await rename(path, `${path}.real`);
+        await symlink(`${path}.real`, path);
+      },
+    ],
+    ["not a journal", async (path: string) => writeFile(path, '{"entries":[1]}\n', { mode: 0o600 })],
+  ] as const) {
+    it(`refuses a journal that is ${what}, in one line, and touches no key`, async () => {
+      const world = new World();
+      const s = await setup(world);
+      await died(world, s, { keysBefore: [] }); // it would claim every key of the user
+      await plant(`${s.path}.keyctl-journal`);
+      const err = (await rotate(s.request, s.deps).catch((e: unknown) => e)) as KeyctlError;
+      expect(err).toBeInstanceOf(KeyctlError);
+      expect(err.message).toMatch(/does not trust the rotation journal .* touched no key/);
+      expect(err.message).not.toContain("\n");
+      expect(world.log).toEqual([]);
+      expect(world.keys.map((k) => k.accessKeyId)).toEqual([s.key.accessKeyId]);
+    });
+  }
+});
+
+describe("the last proven key", () => {
+  it("a rerun after exit 3 proves the current key first and, while it fails, deletes and deactivates nothing (exit 3)", async () => {
+    const world = new World();
+    const s = await setup(world);
+    world.propagationMs = Number.POSITIVE_INFINITY;
+    const first = await rotate({ ...s.request, verifyTimeoutMs: 5_000 }, s.deps);
+    expect(first.exitCode).toBe(3);
+    world.log = [];
+    const err = (await rotate({ ...s.request, oldKeyPolicy: "delete", verifyTimeoutMs: 5_000 }, s.deps).catch(
+      (e: unknown) => e,
+    )) as KeyctlError;
+    expect(err).toBeInstanceOf(KeyctlError);
+    expect(err.exitCode).toBe(3);
+    expect(err.message).toMatch(/still not accepted by AWS.*keeps the key in \[dev-previous\]/);
+    expect(world.log).not.toContain("DeleteAccessKey");
+    expect(world.log).not.toContain("UpdateAccessKey");
+    expect(world.log).not.toContain("CreateAccessKey");
+    expect(world.keys.find((k) => k.accessKeyId === s.key.accessKeyId)?.status).toBe("Active");
+  });
+
+  it("once the current key works, the rerun rotates normally (the -previous key may then make room)", async () => {
+    const world = new World();
+    const s = await setup(world);
+    world.propagationMs = 60_000;
+    const first = await rotate({ ...s.request, verifyTimeoutMs: 5_000 }, s.deps);
+    expect(first.exitCode).toBe(3);
+    // Self-service: the rerun signs with the key the first run saved.
+    const auth = { ...s.deps.auth, signingKeyId: first.newKeyId! };
+    const result = await rotate(s.request, { ...s.deps, auth });
+    expect(result.status).toBe("done");
+    expect(result.deletedBeforeCreate).toBe(s.key.accessKeyId);
+  });
+
+  it("a second run while the first is still verifying is refused with the first one's pid", async () => {
+    const world = new World();
+    const s = await setup(world);
+    world.propagationMs = 8_000;
+    let second: unknown;
+    world.onCall = async (op) => {
+      // The first run is polling STS with its new key, its journal entry saved.
+      if (op === "GetCallerIdentity" && second === undefined && world.keys.length === 2) {
+        second = rotate(s.request, { ...s.deps, journal: new Journal(s.path) }).catch((e: unknown) => e);
+        second = await second;
+      }
+    };
+    // The second run runs in this process: make the first one's entry look like another live pid.
+    const journal = new Journal(s.path);
+    const put = journal.put.bind(journal);
+    journal.put = (e) => put({ ...e, pid: process.ppid });
+    const first = await rotate(s.request, { ...s.deps, journal });
+    expect(first.status).toBe("done");
+    expect(second).toBeInstanceOf(KeyctlError);
+    expect((second as KeyctlError).message).toContain(
+      `Another keyctl (pid ${process.ppid}) is rotating profile dev`,
+    );
   });
 });
