@@ -51,7 +51,7 @@ async function expectBackupOf(credentials: string, before: string) {
 describe("self-service rotation", () => {
   it("rotates the key, keeps the old one in -previous and leaves the rest of the file byte-identical", async () => {
     const { alice: key } = await createUsers(w.fx, { alice: "self" });
-    const before = `# my comment\r\n[other]\r\naws_access_key_id=AKIAOTHER\r\naws_secret_access_key=x\r\n\r\n${profileText("alice", key, "region = eu-west-1\n").replaceAll("\n", "\r\n")}; trailing`;
+    const before = `# my comment\r\n[other]\r\naws_access_key_id=AKIAOTHER\r\naws_secret_access_key=Q2hhbmdlTWVJbW1lZGlhdGVseVBsZWFzZTEyMwZz\r\n\r\n${profileText("alice", key, "region = eu-west-1\n").replaceAll("\n", "\r\n")}; trailing`;
     const { home, credentials } = await makeHome(before);
     const run = await runCli(["-t", "alice"], { home, endpoint: w.endpoint });
     expect(run.status, run.stderr).toBe(0);
@@ -60,7 +60,7 @@ describe("self-service rotation", () => {
     const after = await readFile(credentials, "utf8");
     expect(
       after.startsWith(
-        "# my comment\r\n[other]\r\naws_access_key_id=AKIAOTHER\r\naws_secret_access_key=x\r\n\r\n[alice]\r\n",
+        "# my comment\r\n[other]\r\naws_access_key_id=AKIAOTHER\r\naws_secret_access_key=Q2hhbmdlTWVJbW1lZGlhdGVseVBsZWFzZTEyMwZz\r\n\r\n[alice]\r\n",
       ),
     ).toBe(true);
     expect(after).toContain("; trailing");
