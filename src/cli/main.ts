@@ -1,16 +1,28 @@
 import { KeyctlError, UnexpectedError } from "../errors.js";
 import { installInterruptHandlers } from "../util/interrupt.js";
 import { parseArgs } from "./args.js";
-import { createOutput } from "./output.js";
+import { createOutput, type Output } from "./output.js";
 
 // The SDK prints a Node-version notice on every run under Node 20; users cannot act on it.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+const argv = process.argv.slice(2);
+// Known before the arguments are checked, so a usage error can still answer in JSON.
+const wantsJson = argv.slice(0, argv.includes("--") ? argv.indexOf("--") : undefined).includes("--json");
+let documentPrinted = false;
 
 async function main(argv: readonly string[]): Promise<number> {
   const parsed = parseArgs(argv);
   if (parsed.kind === "exit") return parsed.code;
   const { input } = parsed;
-  const out = createOutput({ json: input.json, noColor: input.noColor });
+  const plain = createOutput({ json: input.json, noColor: input.noColor });
+  const out: Output = {
+    ...plain,
+    document: (value) => {
+      documentPrinted = true;
+      plain.document(value);
+    },
+  };
   switch (input.command) {
     case "list": {
       const { runList } = await import("../commands/list.js");
@@ -30,6 +42,12 @@ async function main(argv: readonly string[]): Promise<number> {
 function report(err: unknown): number {
   const failure = err instanceof KeyctlError ? err : new UnexpectedError(err);
   process.stderr.write(`keyctl: ${failure.message}\n`);
+  // --json promises one document on stdout whatever happened; a command may have printed it already.
+  if (wantsJson && !documentPrinted) {
+    documentPrinted = true;
+    const doc = { status: "failed", exitCode: failure.exitCode, error: failure.message };
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  }
   const cause = failure instanceof UnexpectedError ? failure.cause : undefined;
   if (process.env.KEYCTL_DEBUG && cause instanceof Error) process.stderr.write(`${cause.stack}\n`);
   return failure.exitCode;
@@ -45,7 +63,7 @@ for (const stream of [process.stdout, process.stderr]) {
 
 installInterruptHandlers();
 
-main(process.argv.slice(2)).then(
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
