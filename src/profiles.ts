@@ -18,6 +18,25 @@ export function isPreviousProfile(name: string): boolean {
   return name.endsWith(PREVIOUS_SUFFIX) && name.length > PREVIOUS_SUFFIX.length;
 }
 
+/** The comment keyctl writes into every `-previous` section it keeps, naming the profile it belongs to. */
+export function previousMarker(profile: string): string {
+  return `# keyctl: previous key of [${profile}]`;
+}
+
+/**
+ * Whether section `name` is keyctl's own copy of an older key (the offline rule, for --list, the menu
+ * and --all): its base profile exists and it carries keyctl's marker for that profile. A section that
+ * only looks like one — a user's own `foo-previous`, or a copy older keyctl versions wrote without
+ * the marker — is an ordinary profile until a rotation of the base proves it keyctl's and marks it.
+ */
+export function isKeyctlCopy(doc: CredentialsDocument, name: string): boolean {
+  if (!isPreviousProfile(name)) return false;
+  const base = name.slice(0, -PREVIOUS_SUFFIX.length);
+  if (!doc.has(base)) return false;
+  const marker = previousMarker(base);
+  return doc.commentLines(name).some((line) => line.trim() === marker);
+}
+
 /** ASIA keys and session tokens are STS credentials: they expire and cannot be rotated. */
 export function credentialKind(settings: ReadonlyMap<string, string>): CredentialKind {
   const id = settings.get("aws_access_key_id");
@@ -33,7 +52,7 @@ export function credentialKind(settings: ReadonlyMap<string, string>): Credentia
 export function listProfiles(doc: CredentialsDocument): ProfileSummary[] {
   return doc
     .profileNames()
-    .filter((name) => !isPreviousProfile(name))
+    .filter((name) => !isKeyctlCopy(doc, name))
     .map((name) => {
       const settings = doc.profile(name) ?? new Map<string, string>();
       const kind = credentialKind(settings);
@@ -53,7 +72,7 @@ export function keyHolders(
   const holders = new Map<string, string[]>();
   for (const name of doc.profileNames()) {
     const id = doc.get(name, "aws_access_key_id");
-    if (!id || (!options.withPrevious && isPreviousProfile(name))) continue;
+    if (!id || (!options.withPrevious && isKeyctlCopy(doc, name))) continue;
     holders.set(id, [...(holders.get(id) ?? []), name]);
   }
   return holders;

@@ -19,6 +19,8 @@ export interface CliInput {
   readonly targets: readonly string[];
   readonly all: boolean;
   readonly user?: string;
+  /** Where the old key is kept instead of `<profile>-previous`. */
+  readonly previousName?: string;
   readonly oldKey: OldKeyPolicy;
   readonly yes: boolean;
   readonly dryRun: boolean;
@@ -48,6 +50,7 @@ const OPTIONS = {
   "list-all-keys": { type: "boolean" },
   credentials: { type: "string", short: "c" },
   user: { type: "string" },
+  "previous-name": { type: "string" },
   "old-key": { type: "string" },
   yes: { type: "boolean", short: "y" },
   "dry-run": { type: "boolean" },
@@ -75,6 +78,7 @@ Rotation:
   --user NAME                IAM user name of the target (skips the lookup)
   --old-key keep|deactivate|delete
                              what happens to the old key once the new one works (default: keep)
+  --previous-name NAME       keep the old key in [NAME] instead of [<profile>-previous]
   --older-than DAYS          only keys older than DAYS (also filters -k and --list-all-keys)
   --concurrency N            rotations at once with several targets (default: 8)
   --verify-timeout SECONDS   how long to wait for AWS to accept a new key (default: 120)
@@ -173,6 +177,15 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
   if (command === "list-all-keys" && auth === undefined && targets.length === 0) {
     throw new UsageError("--list-all-keys needs the admin profile: keyctl --list-all-keys -a ADMIN");
   }
+  const previousName = o["previous-name"];
+  if (previousName !== undefined && (previousName.trim() === "" || /[[\]\r\n]/.test(previousName))) {
+    throw new UsageError("--previous-name takes a profile name (no brackets or line breaks).");
+  }
+  if (previousName !== undefined && (o.all || targets.length > 1 || command !== "rotate")) {
+    throw new UsageError(
+      "--previous-name goes with the rotation of one profile: keyctl -t PROFILE --previous-name NAME",
+    );
+  }
   const olderThanDays = wholeNumber("--older-than", o["older-than"], 0);
   const keepBackups = wholeNumber("--keep-backups", o["keep-backups"], 1);
   const input: CliInput = {
@@ -189,6 +202,7 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
     ...(o.credentials !== undefined ? { credentials: o.credentials } : {}),
     ...(auth !== undefined ? { auth } : {}),
     ...(o.user !== undefined ? { user: o.user } : {}),
+    ...(previousName !== undefined ? { previousName } : {}),
     ...(mfaCode !== undefined ? { mfaCode } : {}),
     ...(olderThanDays !== undefined ? { olderThanDays } : {}),
     ...(keepBackups !== undefined ? { keepBackups } : {}),

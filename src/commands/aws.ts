@@ -4,7 +4,7 @@ import { createTerminal } from "../cli/terminal.js";
 import { awsFailure } from "../engine/messages.js";
 import { readTarget } from "../engine/plan.js";
 import { ExitCode, KeyctlError, UsageError } from "../errors.js";
-import { credentialKind, isPreviousProfile, listProfiles } from "../profiles.js";
+import { credentialKind, isKeyctlCopy, listProfiles } from "../profiles.js";
 import { DEFAULT_KEEP_BACKUPS, pruneBackups } from "../store/backups.js";
 import { credentialsPath } from "../store/paths.js";
 import { CredentialsStore } from "../store/store.js";
@@ -55,7 +55,8 @@ function chooseTargets(ctx: CommandContext): string[] {
       .profileNames()
       .filter(
         (name) =>
-          !isPreviousProfile(name) && credentialKind(file.doc.profile(name) ?? new Map()) === "long-term",
+          !isKeyctlCopy(file.doc, name) &&
+          credentialKind(file.doc.profile(name) ?? new Map()) === "long-term",
       );
     if (all.length === 0)
       throw new KeyctlError(`No profile of ${file.path} holds a long-term key; nothing to rotate.`);
@@ -96,7 +97,7 @@ async function runJob(
   targets: string[],
 ): Promise<number> {
   const { input, file } = ctx;
-  for (const t of targets) readTarget(file.doc, t, file.path);
+  for (const t of targets) readTarget(file.doc, t, file.path, input.previousName);
   const batch = targets.length > 1 || input.all;
   if (!batch) {
     const sessions = await openFor(ctx, authProfile ?? targets[0]!);

@@ -92,6 +92,7 @@ export async function runTargets(
             dryRun: input.dryRun,
             verifyTimeoutMs: input.verifyTimeoutMs,
             ...(input.olderThanDays !== undefined ? { olderThanDays: input.olderThanDays } : {}),
+            ...(input.previousName !== undefined ? { previousName: input.previousName } : {}),
             ...userFlag,
           },
           { ...deps, journal, clock: systemClock },

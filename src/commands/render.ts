@@ -51,13 +51,13 @@ export function renderRotation(r: RotationResult, out: Output, credentialsFile: 
     if (r.plan.deleteFirst) {
       const why =
         r.plan.deleteFirst.reason === "previous"
-          ? `it is the old key kept in [${previousName(r.profile)}]`
+          ? `it is the old key kept in [${r.plan.previousProfile}]`
           : "needs your confirmation";
       out.result(`  1. delete key ${r.plan.deleteFirst.key.accessKeyId} to make room (2-key limit; ${why})`);
     }
     out.result(`  ${r.plan.deleteFirst ? 2 : 1}. create a new access key for ${r.userName}`);
     out.result(
-      `     back up ${credentialsFile}, write the new key to [${r.profile}], the old one to [${previousName(r.profile)}]`,
+      `     back up ${credentialsFile}, write the new key to [${r.profile}], the old one to [${r.plan.previousProfile}]`,
     );
     if (r.plan.sharedWith.length > 0)
       out.result(`     profiles sharing the key: ${r.plan.sharedWith.join(", ")} (updated with --yes)`);
@@ -79,7 +79,7 @@ export function renderRotation(r: RotationResult, out: Output, credentialsFile: 
         : "not yet confirmed";
     out.result(`  new key  ${r.newKeyId}  (${proof})`);
   }
-  out.result(`  old key  ${r.oldKeyId}  ${OLD_KEY_TEXT[r.oldKey]}, saved in [${previousName(r.profile)}]`);
+  out.result(`  old key  ${r.oldKeyId}  ${OLD_KEY_TEXT[r.oldKey]}, saved in [${r.plan.previousProfile}]`);
   if (r.deletedBeforeCreate)
     out.result(`  deleted  ${r.deletedBeforeCreate}  (made room under the 2-key limit)`);
   if (r.sharedUpdated.length > 0) out.result(`  also updated: ${r.sharedUpdated.join(", ")}`);

@@ -1,14 +1,18 @@
 import type { OldKeyPolicy } from "../cli/args.js";
 import { ExitCode, KeyctlError } from "../errors.js";
 import type { CredentialsDocument } from "../ini/document.js";
-import { credentialKind, keyHolders, previousName } from "../profiles.js";
+import { credentialKind, keyHolders, previousMarker, previousName } from "../profiles.js";
 import type { AccessKey, NewAccessKey, StaticCredentials } from "./ports.js";
 
 /** The target profile as read from the file, checked to be something keyctl may rotate. */
 export interface TargetProfile {
   readonly profile: string;
   readonly key: StaticCredentials;
-  /** Key id held in `<profile>-previous`, if any. */
+  /** Where the old key goes: `<profile>-previous`, or the name --previous-name gives. */
+  readonly previousProfile: string;
+  /** Whether that section exists already (keyctl then overwrites it only if it is keyctl's). */
+  readonly previousExists: boolean;
+  /** Key id held in the previous profile, if any. */
   readonly previousKeyId?: string;
   /** Other profiles of the file (not `*-previous`) holding the same key id. */
   readonly sharedWith: readonly string[];
@@ -16,7 +20,12 @@ export interface TargetProfile {
   readonly holders: ReadonlyMap<string, readonly string[]>;
 }
 
-export function readTarget(doc: CredentialsDocument, profile: string, path: string): TargetProfile {
+export function readTarget(
+  doc: CredentialsDocument,
+  profile: string,
+  path: string,
+  previousProfile = previousName(profile),
+): TargetProfile {
   const settings = doc.profile(profile);
   if (!settings) {
     throw new KeyctlError(`Profile ${profile} is not in ${path}; see keyctl --list.`);
@@ -26,9 +35,12 @@ export function readTarget(doc: CredentialsDocument, profile: string, path: stri
       `Profile [${profile}] appears more than once in ${path} (the AWS CLI refuses such a file); merge the sections, then run again.`,
     );
   }
-  if (doc.sectionsNamed(previousName(profile)).length > 1) {
+  if (previousProfile === profile) {
+    throw new KeyctlError(`--previous-name must name another profile than ${profile}.`, ExitCode.usage);
+  }
+  if (doc.sectionsNamed(previousProfile).length > 1) {
     throw new KeyctlError(
-      `[${previousName(profile)}] appears more than once in ${path}; keep one, then run again.`,
+      `[${previousProfile}] appears more than once in ${path}; keep one, then run again.`,
     );
   }
   const kind = credentialKind(settings);
@@ -46,10 +58,23 @@ export function readTarget(doc: CredentialsDocument, profile: string, path: stri
     accessKeyId: settings.get("aws_access_key_id")!,
     secretAccessKey: settings.get("aws_secret_access_key")!,
   };
-  const holders = keyHolders(doc);
+  // The previous profile is not a holder: whether keyctl may overwrite it is proven before the write.
+  const holders = new Map<string, readonly string[]>();
+  for (const [id, names] of keyHolders(doc)) {
+    const rest = names.filter((n) => n !== previousProfile);
+    if (rest.length > 0) holders.set(id, rest);
+  }
   const sharedWith = (holders.get(key.accessKeyId) ?? []).filter((p) => p !== profile);
-  const previousKeyId = doc.get(previousName(profile), "aws_access_key_id");
-  return { profile, key, sharedWith, holders, ...(previousKeyId ? { previousKeyId } : {}) };
+  const previousKeyId = doc.get(previousProfile, "aws_access_key_id");
+  return {
+    profile,
+    key,
+    previousProfile,
+    previousExists: doc.has(previousProfile),
+    sharedWith,
+    holders,
+    ...(previousKeyId ? { previousKeyId } : {}),
+  };
 }
 
 export interface KeyToDelete {
@@ -63,6 +88,8 @@ export interface RotationPlan {
   readonly userName: string;
   readonly account: string;
   readonly oldKey: AccessKey;
+  /** Where the old key is kept. */
+  readonly previousProfile: string;
   readonly deleteFirst?: KeyToDelete;
   readonly oldKeyPolicy: OldKeyPolicy;
   /** Profiles sharing the old key, updated in the same write when the user agrees. */
@@ -98,6 +125,7 @@ export function planRotation(input: {
     userName,
     account,
     oldKey,
+    previousProfile: target.previousProfile,
     oldKeyPolicy: input.oldKeyPolicy,
     sharedWith: target.sharedWith,
   };
@@ -129,7 +157,7 @@ export function planRotation(input: {
     // The last key AWS accepted must outlive a key nobody has seen working.
     if (input.currentKeyProven === false) {
       throw new KeyctlError(
-        `Profile ${target.profile}'s key ${target.key.accessKeyId} has not been seen working, and making room would delete ${candidate.accessKeyId} kept in [${previousName(target.profile)}]; keyctl changed nothing. Check with: aws sts get-caller-identity --profile ${target.profile}`,
+        `Profile ${target.profile}'s key ${target.key.accessKeyId} has not been seen working, and making room would delete ${candidate.accessKeyId} kept in [${target.previousProfile}]; keyctl changed nothing. Check with: aws sts get-caller-identity --profile ${target.profile}`,
         ExitCode.partial,
       );
     }
@@ -139,21 +167,28 @@ export function planRotation(input: {
 }
 
 /**
- * The one edit of the credentials file: the old settings move to `<profile>-previous`, the profile
- * (and the profiles sharing its key, when agreed) get the new key. Applied to the file as it is at
- * write time; refuses if someone else changed the profile's key meanwhile.
+ * The one edit of the credentials file: the old settings move to the previous profile (marked as
+ * keyctl's, its comments kept), the profile (and the profiles sharing its key, when agreed) get the
+ * new key. Applied to the file as it is at write time; refuses if someone else changed the profile's
+ * key or the previous profile meanwhile.
  */
 export function rotationEdit(
   profile: string,
   oldKeyId: string,
   newKey: Pick<NewAccessKey, "accessKeyId" | "secretAccessKey">,
   shared: readonly string[],
+  /** The previous profile and the key it held when keyctl proved it its own (checked again here). */
+  previous?: { readonly name: string; readonly keyId: string | undefined },
 ): (doc: CredentialsDocument) => string[] {
+  const previousProfile = previous?.name ?? previousName(profile);
   return (doc) => {
     if (doc.get(profile, "aws_access_key_id") !== oldKeyId) {
       throw new KeyctlError(`Profile ${profile} changed while keyctl was rotating it.`);
     }
-    doc.putSection(previousName(profile), doc.bodyLines(profile));
+    if (previous && doc.get(previous.name, "aws_access_key_id") !== previous.keyId) {
+      throw new KeyctlError(`Profile ${previous.name} changed while keyctl was rotating ${profile}.`);
+    }
+    doc.putSection(previousProfile, [previousMarker(profile), ...doc.bodyLines(profile)]);
     doc.set(profile, "aws_access_key_id", newKey.accessKeyId);
     doc.set(profile, "aws_secret_access_key", newKey.secretAccessKey);
     const updated: string[] = [];

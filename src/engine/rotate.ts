@@ -2,13 +2,13 @@ import { homedir, hostname, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { OldKeyPolicy } from "../cli/args.js";
 import { ExitCode, KeyctlError } from "../errors.js";
-import { keyHolders, previousName } from "../profiles.js";
+import { isKeyctlCopy, keyHolders, previousName } from "../profiles.js";
 import { writeNewPrivateFile } from "../store/atomic.js";
 import type { Journal, JournalEntry } from "../store/journal.js";
 import { isAbandoned } from "../store/journal.js";
 import { backupStamp, type CredentialsStore } from "../store/store.js";
 import { notePartial, shielded } from "../util/interrupt.js";
-import { proveOwner, type TargetOwner } from "./identity.js";
+import { parseArn, proveOwner, type TargetOwner } from "./identity.js";
 import { describeAwsError } from "./messages.js";
 import { planRotation, type RotationPlan, readTarget, rotationEdit, type TargetProfile } from "./plan.js";
 import {
@@ -30,6 +30,8 @@ export interface RotationRequest {
   readonly oldKeyPolicy: OldKeyPolicy;
   readonly yes: boolean;
   readonly dryRun: boolean;
+  /** Where the old key is kept (default `<profile>-previous`). */
+  readonly previousName?: string;
   /** Rotate only when the profile's key is older than this many days. */
   readonly olderThanDays?: number;
   readonly verifyTimeoutMs: number;
@@ -82,7 +84,7 @@ export interface RotationResult {
 export async function rotate(request: RotationRequest, deps: RotationDeps): Promise<RotationResult> {
   const { store, auth } = deps;
   const file = await store.read();
-  const target = readTarget(file.doc, request.profile, file.path);
+  const target = readTarget(file.doc, request.profile, file.path, request.previousName);
 
   // A live run on this profile keeps its entry until it ends; an untrusted journal stops here,
   // before any call, so nothing it says can lead to a deletion.
@@ -127,6 +129,7 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
     plan,
     recoveredKeys,
   };
+  if (skip === undefined) await provePreviousIsOurs(target, keys, owner, deps);
   if (skip !== undefined) {
     return {
       ...base,
@@ -180,6 +183,49 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
     notePartial(plan.profile, undefined);
     await forget(plan.profile, deps);
   }
+}
+
+/**
+ * keyctl overwrites the previous profile only when it is its own: absent, holding another key of the
+ * same IAM user (IAM lists it), holding a key AWS no longer accepts (nothing that works is lost), or
+ * keyctl's marked copy without a key. Anything else is somebody's profile: refuse, with a way out.
+ */
+async function provePreviousIsOurs(
+  target: TargetProfile,
+  keys: readonly AccessKey[],
+  owner: { userName: string; account: string },
+  deps: RotationDeps,
+): Promise<void> {
+  if (!target.previousExists) return;
+  const prev = target.previousProfile;
+  const id = target.previousKeyId;
+  if (id && keys.some((k) => k.accessKeyId === id)) return;
+  const wayOut = `rename [${prev}], or keep the old key elsewhere: keyctl -t ${target.profile} --previous-name ${target.profile}-old`;
+  const secret = (await deps.store.read()).doc.get(prev, "aws_secret_access_key");
+  if (id && secret) {
+    let arn: string;
+    try {
+      const who = await deps.sts.callerIdentity({ accessKeyId: id, secretAccessKey: secret });
+      const parsed = parseArn(who.arn);
+      if (parsed.kind === "user" && parsed.userName === owner.userName && who.account === owner.account)
+        return;
+      arn = who.arn;
+    } catch (err) {
+      if (isAwsCallError(err, "InvalidClientTokenId") || isAwsCallError(err, "SignatureDoesNotMatch")) return;
+      throw err;
+    }
+    throw new KeyctlError(
+      `[${prev}] holds a working key of ${arn}, not an old key of IAM user ${owner.userName}; keyctl will not overwrite it. Nothing was changed: ${wayOut}.`,
+    );
+  }
+  if (prev === previousName(target.profile) && (await isOwnCopy(prev, deps))) return;
+  throw new KeyctlError(
+    `[${prev}] is a profile keyctl did not write (it holds no key keyctl kept); keyctl will not overwrite it. Nothing was changed: ${wayOut}.`,
+  );
+}
+
+async function isOwnCopy(name: string, deps: RotationDeps): Promise<boolean> {
+  return isKeyctlCopy((await deps.store.read()).doc, name);
 }
 
 const RECENT_USE_MS = 7 * 86_400_000;
@@ -259,7 +305,7 @@ async function awaitCurrentKey(
   deps: RotationDeps,
 ): Promise<void> {
   const p = request.profile;
-  const prev = previousName(p);
+  const prev = target.previousProfile;
   deps.events({
     type: "note",
     message: `The key in profile ${p} (${target.key.accessKeyId}) has not been seen working yet; waiting for AWS to accept it before anything else.`,
@@ -302,9 +348,9 @@ async function afterWrite(
       oldKey: "not-changed",
       problem: `The new key ${newKey.accessKeyId} is saved in profile ${plan.profile} but did not work within ${Math.round(request.verifyTimeoutMs / 1000)} s (${verified.lastError}).`,
       nextSteps: [
-        `The old key ${plan.oldKey.accessKeyId} still works and is kept in profile ${previousName(plan.profile)}.`,
+        `The old key ${plan.oldKey.accessKeyId} still works and is kept in profile ${plan.previousProfile}.`,
         `Check the new key in a minute: aws sts get-caller-identity --profile ${plan.profile}`,
-        `If it never works, copy aws_access_key_id and aws_secret_access_key from [${previousName(plan.profile)}] back into [${plan.profile}].`,
+        `If it never works, copy aws_access_key_id and aws_secret_access_key from [${plan.previousProfile}] back into [${plan.profile}].`,
       ],
     };
   }
@@ -378,7 +424,7 @@ async function createAndPersist(
       }
       deps.events({ type: "note", message: `Deleted key ${gone} to stay within IAM's 2-key limit.` });
       const which =
-        plan.deleteFirst.reason === "previous" ? ` (the old key kept in ${previousName(plan.profile)})` : "";
+        plan.deleteFirst.reason === "previous" ? ` (the old key kept in ${plan.previousProfile})` : "";
       unchanged = `Profile ${plan.profile} is unchanged; only key ${gone}${which} was deleted to make room.`;
       // The crashed-call window starts when CreateAccessKey is sent, not when the run began.
       entry = { ...claim, createSentAt: new Date(deps.clock.now()).toISOString() };
@@ -407,11 +453,16 @@ async function createAndPersist(
     }
 
     try {
-      const commit = await store.update(rotationEdit(plan.profile, plan.oldKey.accessKeyId, newKey, shared));
+      const commit = await store.update(
+        rotationEdit(plan.profile, plan.oldKey.accessKeyId, newKey, shared, {
+          name: plan.previousProfile,
+          keyId: target.previousKeyId,
+        }),
+      );
       // From here a stop leaves the rotation partly done (exit 3): say what the user has.
       notePartial(
         plan.profile,
-        `Profile ${plan.profile} has its new key ${newKey.accessKeyId}, not yet confirmed by AWS; the old key ${plan.oldKey.accessKeyId} still works and is kept in [${previousName(plan.profile)}]. Check with: keyctl -k -t ${plan.profile}`,
+        `Profile ${plan.profile} has its new key ${newKey.accessKeyId}, not yet confirmed by AWS; the old key ${plan.oldKey.accessKeyId} still works and is kept in [${plan.previousProfile}]. Check with: keyctl -k -t ${plan.profile}`,
       );
       // The entry stays until the run ends (it keeps other runs off this profile), but nothing is
       // stranded any more. If this update fails, the next run finds the key held by the file.
@@ -711,7 +762,7 @@ async function retireOldKey(
 ): Promise<{ outcome: OldKeyOutcome; problem?: string; nextSteps: string[] }> {
   const old = plan.oldKey.accessKeyId;
   const finishLater = [
-    `The old key ${old} is still active and kept in profile ${previousName(plan.profile)}. Retire it once nothing else uses it:`,
+    `The old key ${old} is still active and kept in profile ${plan.previousProfile}. Retire it once nothing else uses it:`,
     `  keyctl --finish -t ${plan.profile}    (or: aws iam delete-access-key --user-name ${plan.userName} --access-key-id ${old})`,
   ];
   if (plan.oldKeyPolicy === "keep") return { outcome: "kept", nextSteps: finishLater };

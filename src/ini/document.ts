@@ -182,9 +182,22 @@ export class CredentialsDocument {
     return out;
   }
 
+  /** The whole-line comments (`#`, `;`) among a section's body lines, as written. */
+  commentLines(name: string): string[] {
+    const out: string[] = [];
+    for (const s of this.sectionsNamed(name)) {
+      for (let i = s.headerLine + 1; i <= s.lastContentLine; i++) {
+        const t = this.lines[i]!.text.trim();
+        if (t.startsWith("#") || t.startsWith(";")) out.push(this.lines[i]!.text);
+      }
+    }
+    return out;
+  }
+
   /**
-   * Writes `[name]` with exactly the given body lines. An existing single section keeps its header
-   * line and position; otherwise the section is appended at the end of the file.
+   * Writes `[name]` with the given body lines. An existing single section keeps its header line,
+   * its position and its comments (those not already in `body`, ahead of it); otherwise the section
+   * is appended at the end of the file.
    */
   putSection(name: string, body: readonly string[]): void {
     // Body lines come from bodyLines() and may hold a lone CR (a CRLF file that lost its final LF):
@@ -197,9 +210,10 @@ export class CredentialsDocument {
       // A section that ends the file without a final newline must leave the file still ending bare.
       const endedBare =
         s.lastContentLine === this.lines.length - 1 && this.lines[s.lastContentLine]!.eol === "";
+      const kept = this.commentLines(name).filter((c) => !body.includes(c));
       this.lines.splice(s.headerLine + 1, s.lastContentLine - s.headerLine);
       this.analyze();
-      this.insertLines(s.headerLine + 1, body);
+      this.insertLines(s.headerLine + 1, [...kept, ...body]);
       if (endedBare) this.lines[this.lines.length - 1]!.eol = "";
       return;
     }

@@ -90,9 +90,9 @@ describe("self-service rotation", () => {
       x_custom: "keep me",
     });
     const after = await readFile(credentials, "utf8");
-    // The old section's entries (not its comments) are appended as [alice-previous]; the file still
-    // ends without a newline. Put the old key back into [alice]: the rest is the file as it was.
-    const previous = `[alice-previous]\naws_secret_access_key = ${key.secretAccessKey}\naws_access_key_id = ${key.accessKeyId}\nregion=ap-south-1\ncli_pager =\nx_custom = keep me`;
+    // The old section's entries (not its comments) are appended as [alice-previous], under keyctl's
+    // marker; the file still ends without a newline. Put the old key back into [alice]: the rest is the file as it was.
+    const previous = `[alice-previous]\n# keyctl: previous key of [alice]\naws_secret_access_key = ${key.secretAccessKey}\naws_access_key_id = ${key.accessKeyId}\nregion=ap-south-1\ncli_pager =\nx_custom = keep me`;
     expect(after.endsWith(`\n\n${previous}`)).toBe(true);
     expect(
       after

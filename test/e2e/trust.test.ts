@@ -196,3 +196,30 @@ describe("keys in use anywhere on this machine", () => {
     expect(await keyIds(w.fx, "alice")).toContain(other.accessKeyId);
   });
 });
+
+describe("a profile of the user's own named like keyctl's -previous copy", () => {
+  it("is listed, never overwritten; --previous-name is the way out", async () => {
+    const { alice, bob } = await createUsers(w.fx, { alice: "self", bob: "self" });
+    const text = `${profileText("alice", alice)}\n${profileText("alice-previous", bob)}`;
+    const home = await makeHome(text);
+    const list = await runCli(["--list"], { home: home.home, endpoint: w.endpoint });
+    expect(list.stdout).toMatch(/^\s+alice-previous\s/m);
+
+    const refused = await runCli(["-t", "alice"], { home: home.home, endpoint: w.endpoint });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(
+      /keyctl: \[alice-previous\] holds a working key of .*user\/bob.*--previous-name/,
+    );
+    expect(await readFile(home.credentials, "utf8")).toBe(text);
+    expect(w.proxy.calls.filter((c) => c.action === "CreateAccessKey")).toEqual([]);
+
+    const other = await runCli(["-t", "alice", "--previous-name", "alice-old"], {
+      home: home.home,
+      endpoint: w.endpoint,
+    });
+    expect(other.status, other.stderr).toBe(0);
+    expect(keyOf(await readProfile(home.credentials, "alice-old"))).toEqual(alice);
+    expect(keyOf(await readProfile(home.credentials, "alice-previous"))).toEqual(bob);
+    expect(await callerIdentity(w.proxy.url, bob)).toBe(arnOf("bob"));
+  });
+});

@@ -103,7 +103,7 @@ describe("rotationEdit", () => {
     const updated = rotationEdit("dev", "AKIAOLD", newKey, ["ci"])(doc);
     expect(updated).toEqual(["ci"]);
     expect(doc.toString()).toBe(
-      "# top\n[dev]\naws_access_key_id = AKIANEW\naws_secret_access_key = s2\nregion = eu-west-1\n\n; tail\n[ci]\naws_access_key_id=AKIANEW\naws_secret_access_key=s2\n\n[dev-previous]\naws_access_key_id = AKIAOLD\naws_secret_access_key = s1\nregion = eu-west-1\n",
+      "# top\n[dev]\naws_access_key_id = AKIANEW\naws_secret_access_key = s2\nregion = eu-west-1\n\n; tail\n[ci]\naws_access_key_id=AKIANEW\naws_secret_access_key=s2\n\n[dev-previous]\n# keyctl: previous key of [dev]\naws_access_key_id = AKIAOLD\naws_secret_access_key = s1\nregion = eu-west-1\n",
     );
   });
 

@@ -531,3 +531,52 @@ describe("the last proven key", () => {
     );
   });
 });
+
+describe("the -previous profile is keyctl's only when it can prove it", () => {
+  it("refuses to overwrite a [dev-previous] holding another IAM user's working key, naming a way out", async () => {
+    const world = new World();
+    const s = await setup(world);
+    const bob = world.addKey("bob");
+    const mine = `${s.text}\n[dev-previous]\n# bob's key, my own profile\naws_access_key_id = ${bob.accessKeyId}\naws_secret_access_key = ${bob.secretAccessKey}\n`;
+    await writeFile(s.path, mine);
+    const err = (await rotate(s.request, s.deps).catch((e: unknown) => e)) as KeyctlError;
+    expect(err).toBeInstanceOf(KeyctlError);
+    expect(err.message).toMatch(
+      /\[dev-previous\] holds a working key of arn:aws:iam::111:user\/bob.*--previous-name/,
+    );
+    expect(world.log).not.toContain("CreateAccessKey");
+    expect(await readFile(s.path, "utf8")).toBe(mine);
+
+    const result = await rotate({ ...s.request, previousName: "dev-old" }, s.deps);
+    expect(result.status).toBe("done");
+    const doc = CredentialsDocument.parse(await readFile(s.path, "utf8"));
+    expect(doc.get("dev-old", "aws_access_key_id")).toBe(s.key.accessKeyId);
+    expect(doc.get("dev-previous", "aws_access_key_id")).toBe(bob.accessKeyId);
+  });
+
+  it("rewrites its own [dev-previous] (an older key of dev) keeping the comments in it", async () => {
+    const world = new World();
+    const s = await setup(world);
+    const first = await rotate(s.request, s.deps);
+    let text = await readFile(s.path, "utf8");
+    text = text.replace("# keyctl: previous key of [dev]\n", "# keyctl: previous key of [dev]\n; my note\n");
+    await writeFile(s.path, text);
+    const auth = { ...s.deps.auth, signingKeyId: first.newKeyId! };
+    const second = await rotate(s.request, { ...s.deps, auth });
+    expect(second.status).toBe("done");
+    const after = await readFile(s.path, "utf8");
+    expect(after).toContain("[dev-previous]\n; my note\n# keyctl: previous key of [dev]\n");
+    expect(CredentialsDocument.parse(after).get("dev-previous", "aws_access_key_id")).toBe(first.newKeyId);
+  });
+
+  it("overwrites a [dev-previous] whose key AWS no longer accepts (nothing that works is lost)", async () => {
+    const world = new World();
+    const s = await setup(world);
+    await writeFile(
+      s.path,
+      `${s.text}[dev-previous]\naws_access_key_id = AKIAGONE000000000000\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYGONE000000\n`,
+    );
+    const result = await rotate(s.request, s.deps);
+    expect(result.status).toBe("done");
+  });
+});

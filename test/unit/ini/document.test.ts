@@ -208,11 +208,18 @@ describe("sections", () => {
     expect(out).toBe("[p]\r\nk = 1\r\n\r\n[p-previous]\r\nk = 1");
   });
 
-  it("replaces the body of an existing section in place, leaving what follows", () => {
+  it("replaces the body of an existing section in place, keeping its comments and what follows", () => {
     const text = "[p-previous]\nk = 0\n; old note\nj = 0\n\n# keep me\n[p]\nk = 1\n";
     const doc = parse(text);
     doc.putSection("p-previous", ["k = 1"]);
-    expect(doc.toString()).toBe("[p-previous]\nk = 1\n\n# keep me\n[p]\nk = 1\n");
+    expect(doc.toString()).toBe("[p-previous]\n; old note\nk = 1\n\n# keep me\n[p]\nk = 1\n");
+  });
+
+  it("a comment line already in the new body is not kept twice", () => {
+    const doc = parse("[p-previous]\n# keyctl: mark\nk = 0\n");
+    doc.putSection("p-previous", ["# keyctl: mark", "k = 1"]);
+    expect(doc.toString()).toBe("[p-previous]\n# keyctl: mark\nk = 1\n");
+    expect(doc.commentLines("p-previous")).toEqual(["# keyctl: mark"]);
   });
 
   it("replacing the last section of a file without a final newline keeps it without one", () => {
