@@ -86,6 +86,7 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
     key: target.key,
     auth,
     sts: deps.sts,
+    clock: deps.clock,
     ...(request.userFlag !== undefined ? { userFlag: request.userFlag } : {}),
   });
   const keys =
@@ -449,7 +450,7 @@ async function verifyNewKey(
   timeoutMs: number,
 ): Promise<{ ok: true; ms: number } | { ok: false; lastError: string }> {
   const start = deps.clock.now();
-  let delay = 500;
+  let delay = 250;
   let lastError = "no answer";
   for (;;) {
     try {
