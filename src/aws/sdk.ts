@@ -101,6 +101,7 @@ export function clientConfig(
     ignoreConfiguredEndpointUrls: true,
     useFipsEndpoint: settings.useFips,
     useDualstackEndpoint: settings.useDualstack,
+    disableClockSkewCorrection: settings.disableClockSkewCorrection,
     defaultsMode: "legacy" as const,
     userAgentAppId: "",
     authSchemePreference: [],

@@ -17,6 +17,7 @@ export interface AwsSettings {
   readonly retryMode: RetryMode;
   readonly useFips: boolean;
   readonly useDualstack: boolean;
+  readonly disableClockSkewCorrection: boolean;
   /** PEM file of the CAs to trust instead of Node's bundled ones. */
   readonly caBundle?: string;
 }
@@ -104,6 +105,10 @@ export function resolveSettings(
     retryMode: mode === "standard" ? "standard" : "adaptive",
     useFips: flag(env.AWS_USE_FIPS_ENDPOINT, settings.get("use_fips_endpoint")),
     useDualstack: flag(env.AWS_USE_DUALSTACK_ENDPOINT, settings.get("use_dualstack_endpoint")),
+    disableClockSkewCorrection: flag(
+      env.AWS_DISABLE_CLOCK_SKEW_CORRECTION,
+      settings.get("disable_clock_skew_correction"),
+    ),
     ...(caBundle ? { caBundle } : {}),
   };
 }
