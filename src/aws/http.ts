@@ -5,9 +5,12 @@
 // unless throwOnRequestTimeout is set, and a network that never answers would hang keyctl.
 
 import { readFileSync } from "node:fs";
-import { Agent as HttpAgent } from "node:http";
+import { type ClientRequest, Agent as HttpAgent, type RequestOptions } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
+import { BlockList, isIP } from "node:net";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { HttpProxyAgent } from "http-proxy-agent";
+import { HttpsProxyAgent } from "https-proxy-agent";
 import { AWS_CALL_TIMEOUT_MS, AWS_CONNECT_TIMEOUT_MS, CALL_TIMEOUT_ENV } from "../engine/ports.js";
 import { errnoCode, KeyctlError } from "../errors.js";
 
@@ -33,6 +36,124 @@ function readCaBundle(path: string): string {
   }
 }
 
+// Proxies as the AWS CLI (and curl, npm, gh) read them: HTTPS_PROXY for https endpoints,
+// HTTP_PROXY for http ones, either case (lower case wins), NO_PROXY to go direct.
+
+function envVar(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  return env[name.toLowerCase()] || env[name] || undefined;
+}
+
+function proxyUrl(env: NodeJS.ProcessEnv, name: string): URL | undefined {
+  const raw = envVar(env, name)?.trim();
+  if (!raw) return undefined;
+  try {
+    // "host:3128" without a scheme means an http proxy, as curl takes it.
+    const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`);
+    if (url.protocol === "http:" || url.protocol === "https:") return url;
+  } catch {
+    // reported below
+  }
+  throw new KeyctlError(
+    `${name} is not an http:// or https:// proxy URL; fix it (e.g. ${name}=http://proxy.example.com:3128) or unset it.`,
+  );
+}
+
+/** NO_PROXY entries: `*`, host names (with their sub-domains), `.suffix`, IPs, CIDR ranges, `:port`. */
+export function bypassesProxy(host: string, port: number, noProxy: string | undefined): boolean {
+  const name = host.replace(/^\[|\]$/g, "").toLowerCase();
+  for (const raw of (noProxy ?? "").split(/[\s,]+/)) {
+    let entry = raw.trim().toLowerCase();
+    if (!entry) continue;
+    if (entry === "*") return true;
+    const withPort = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(entry);
+    if (withPort) {
+      if (Number(withPort[2]) !== port) continue;
+      entry = withPort[1]!;
+    }
+    entry = entry.replace(/^\[|\]$/g, "");
+    const cidr = /^(.+)\/(\d{1,3})$/.exec(entry);
+    if (cidr) {
+      const family = isIP(cidr[1]!);
+      if (family !== 0 && isIP(name) === family) {
+        const range = new BlockList();
+        const type = family === 6 ? "ipv6" : "ipv4";
+        range.addSubnet(cidr[1]!, Number(cidr[2]), type);
+        if (range.check(name, type)) return true;
+      }
+      continue;
+    }
+    const domain = entry.replace(/^\*?\./, "");
+    if (name === domain || (isIP(name) === 0 && name.endsWith(`.${domain}`))) return true;
+  }
+  return false;
+}
+
+/**
+ * Sends each request through the proxy or directly, by its host (NO_PROXY); both keep their
+ * connections alive. The CA bundle is added per request: a proxy agent's own options do not
+ * reach the TLS session it opens to the endpoint through the tunnel.
+ */
+class RoutingAgent extends HttpAgent {
+  // Node's ClientRequest checks both against the URL; @types/node does not declare them.
+  readonly protocol: string;
+  readonly defaultPort: number;
+
+  constructor(
+    protocol: "http:" | "https:",
+    private readonly direct: HttpAgent,
+    private readonly proxied: HttpAgent | undefined,
+    private readonly noProxy: string | undefined,
+    private readonly ca: string | undefined,
+  ) {
+    super({ keepAlive: true });
+    this.protocol = protocol;
+    this.defaultPort = protocol === "https:" ? 443 : 80;
+  }
+
+  addRequest(req: ClientRequest, options: RequestOptions): void {
+    const host = options.host ?? options.hostname ?? "";
+    const port = Number(options.port) || this.defaultPort;
+    const via = this.proxied && !bypassesProxy(host, port, this.noProxy) ? this.proxied : this.direct;
+    // addRequest is how agents hand requests on to each other (Node's and agent-base's agents do).
+    (via as unknown as { addRequest(r: ClientRequest, o: RequestOptions): void }).addRequest(req, {
+      ...options,
+      ...(this.ca ? { ca: this.ca } : {}),
+    });
+  }
+
+  override destroy(): void {
+    this.direct.destroy();
+    this.proxied?.destroy();
+    super.destroy();
+  }
+}
+
+function agents(env: NodeJS.ProcessEnv, ca: string | undefined) {
+  const keepAlive = { keepAlive: true, maxSockets: 50 };
+  const httpsProxy = proxyUrl(env, "HTTPS_PROXY");
+  const httpProxy = proxyUrl(env, "HTTP_PROXY");
+  const noProxy = envVar(env, "NO_PROXY");
+  // A proxy reached over https is verified with the same CAs as the endpoints.
+  const toProxy = { ...keepAlive, ...(ca ? { ca } : {}) };
+  return {
+    httpAgent: new RoutingAgent(
+      "http:",
+      new HttpAgent(keepAlive),
+      httpProxy ? new HttpProxyAgent(httpProxy, toProxy) : undefined,
+      noProxy,
+      undefined,
+    ),
+    // The handler takes any agent with destroy() as given, an https.Agent or not.
+    httpsAgent: new RoutingAgent(
+      "https:",
+      new HttpsAgent({ ...keepAlive, ...(ca ? { ca } : {}) }),
+      httpsProxy ? new HttpsProxyAgent(httpsProxy, toProxy) : undefined,
+      noProxy,
+      ca,
+    ) as unknown as HttpsAgent,
+  };
+}
+
 export function sharedRequestHandler(
   caBundle?: string,
   env: NodeJS.ProcessEnv = process.env,
@@ -48,8 +169,7 @@ export function sharedRequestHandler(
     // A body that stalls after the headers is bounded too.
     socketTimeout: AWS_CALL_TIMEOUT_MS,
     throwOnRequestTimeout: true,
-    httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 50 }),
-    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 50, ...(ca ? { ca } : {}) }),
+    ...agents(env, ca),
   });
   handlers.set(key, handler);
   return handler;

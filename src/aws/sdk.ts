@@ -29,6 +29,17 @@ const NETWORK_CODES = new Set([
   "UND_ERR_SOCKET",
 ]);
 
+// The endpoint (or a TLS-inspecting proxy) shows a certificate Node's CAs do not vouch for.
+const TLS_TRUST_CODES = new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_UNTRUSTED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
 function field(err: object, name: string): unknown {
   return (err as Record<string, unknown>)[name];
 }
@@ -46,6 +57,14 @@ export function toAwsCallError(err: unknown, operation: string): AwsCallError | 
     metadata !== null &&
     typeof metadata === "object" &&
     typeof field(metadata, "httpStatusCode") === "number";
+  if (code && TLS_TRUST_CODES.has(code)) {
+    // Refused before the request was sent: not ambiguous.
+    return new AwsCallError(
+      "Network",
+      operation,
+      `the TLS certificate is not trusted: ${message}; if a private CA or a TLS-inspecting proxy signs it, set AWS_CA_BUNDLE (or ca_bundle in the profile) to that CA's PEM file`,
+    );
+  }
   if (name === "TimeoutError") {
     return new AwsCallError(
       "Network",
@@ -59,6 +78,13 @@ export function toAwsCallError(err: unknown, operation: string): AwsCallError | 
     (!hasResponse && name !== "CredentialsProviderError" && field(err, "$fault") === undefined)
   ) {
     return new AwsCallError("Network", operation, message || name, true);
+  }
+  if (hasResponse && field(metadata as object, "httpStatusCode") === 407) {
+    return new AwsCallError(
+      "Network",
+      operation,
+      "the proxy refused the request (407 Proxy Authentication Required); give its user and password in the proxy URL, e.g. HTTPS_PROXY=http://user:password@proxy:3128",
+    );
   }
   if (name === "CredentialsProviderError") return new AwsCallError("Credentials", operation, message);
   const wire = name.endsWith("Exception") ? name.slice(0, -"Exception".length) : name;
