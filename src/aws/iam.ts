@@ -18,9 +18,10 @@ import {
   type NewAccessKey,
 } from "../engine/ports.js";
 import { type Credentials, call, clientConfig, toAwsCallError } from "./sdk.js";
+import type { AwsSettings } from "./settings.js";
 
-function iamClient(credentials: Credentials, region: string, maxAttempts?: number): IAMClient {
-  return new IAMClient(clientConfig(credentials, region, maxAttempts));
+function iamClient(credentials: Credentials, settings: AwsSettings, maxAttempts?: number): IAMClient {
+  return new IAMClient(clientConfig(credentials, settings, "iam", maxAttempts));
 }
 
 function toKey(k: { AccessKeyId?: string; Status?: string; CreateDate?: Date }): AccessKey {
@@ -31,21 +32,25 @@ function toKey(k: { AccessKeyId?: string; Status?: string; CreateDate?: Date }):
   };
 }
 
-export function createIamPort(credentials: Credentials, region: string): IamPort {
-  const client = iamClient(credentials, region);
-  const once = iamClient(credentials, region, 1);
+export function createIamPort(credentials: Credentials, settings: AwsSettings): Required<IamPort> {
+  const client = iamClient(credentials, settings);
+  const once = iamClient(credentials, settings, 1);
+  const listKeys = (userName: string | undefined) =>
+    call("ListAccessKeys", async () => {
+      const keys: AccessKey[] = [];
+      let marker: string | undefined;
+      do {
+        const page = await client.send(
+          new ListAccessKeysCommand({ ...(userName ? { UserName: userName } : {}), Marker: marker }),
+        );
+        for (const k of page.AccessKeyMetadata ?? []) keys.push(toKey(k));
+        marker = page.IsTruncated ? page.Marker : undefined;
+      } while (marker);
+      return keys;
+    });
   return {
-    listAccessKeys: (userName) =>
-      call("ListAccessKeys", async () => {
-        const keys: AccessKey[] = [];
-        let marker: string | undefined;
-        do {
-          const page = await client.send(new ListAccessKeysCommand({ UserName: userName, Marker: marker }));
-          for (const k of page.AccessKeyMetadata ?? []) keys.push(toKey(k));
-          marker = page.IsTruncated ? page.Marker : undefined;
-        } while (marker);
-        return keys;
-      }),
+    listAccessKeys: (userName) => listKeys(userName),
+    listOwnAccessKeys: () => listKeys(undefined),
     createAccessKey: (userName) =>
       call("CreateAccessKey", async () => {
         const out = await once.send(new CreateAccessKeyCommand({ UserName: userName }));

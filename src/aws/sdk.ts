@@ -4,6 +4,7 @@
 import { GetCallerIdentityCommand, GetSessionTokenCommand, STSClient } from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@aws-sdk/types";
 import {
+  AWS_CALL_TIMEOUT_MS,
   AwsCallError,
   type CallerIdentity,
   type IamPort,
@@ -11,6 +12,9 @@ import {
   type StsPort,
 } from "../engine/ports.js";
 import { KeyctlError } from "../errors.js";
+import { callStarted } from "../util/interrupt.js";
+import { sharedRequestHandler } from "./http.js";
+import type { AwsSettings, ServiceId } from "./settings.js";
 
 const NETWORK_CODES = new Set([
   "ECONNREFUSED",
@@ -25,7 +29,16 @@ const NETWORK_CODES = new Set([
   "UND_ERR_SOCKET",
 ]);
 
-const REQUEST_HANDLER = { connectionTimeout: 5_000, requestTimeout: 30_000 };
+// The endpoint (or a TLS-inspecting proxy) shows a certificate Node's CAs do not vouch for.
+const TLS_TRUST_CODES = new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_UNTRUSTED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
 
 function field(err: object, name: string): unknown {
   return (err as Record<string, unknown>)[name];
@@ -44,12 +57,34 @@ export function toAwsCallError(err: unknown, operation: string): AwsCallError | 
     metadata !== null &&
     typeof metadata === "object" &&
     typeof field(metadata, "httpStatusCode") === "number";
+  if (code && TLS_TRUST_CODES.has(code)) {
+    // Refused before the request was sent: not ambiguous.
+    return new AwsCallError(
+      "Network",
+      operation,
+      `the TLS certificate is not trusted: ${message}; if a private CA or a TLS-inspecting proxy signs it, set AWS_CA_BUNDLE (or ca_bundle in the profile) to that CA's PEM file`,
+    );
+  }
+  if (name === "TimeoutError") {
+    return new AwsCallError(
+      "Network",
+      operation,
+      `no answer within ${Math.round(AWS_CALL_TIMEOUT_MS / 1000)} s`,
+      true,
+    );
+  }
   if (
     (code && NETWORK_CODES.has(code)) ||
-    name === "TimeoutError" ||
     (!hasResponse && name !== "CredentialsProviderError" && field(err, "$fault") === undefined)
   ) {
     return new AwsCallError("Network", operation, message || name, true);
+  }
+  if (hasResponse && field(metadata as object, "httpStatusCode") === 407) {
+    return new AwsCallError(
+      "Network",
+      operation,
+      "the proxy refused the request (407 Proxy Authentication Required); give its user and password in the proxy URL, e.g. HTTPS_PROXY=http://user:password@proxy:3128",
+    );
   }
   if (name === "CredentialsProviderError") return new AwsCallError("Credentials", operation, message);
   const wire = name.endsWith("Exception") ? name.slice(0, -"Exception".length) : name;
@@ -58,49 +93,83 @@ export function toAwsCallError(err: unknown, operation: string): AwsCallError | 
 }
 
 export async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+  const done = callStarted(operation, AWS_CALL_TIMEOUT_MS);
   try {
     return await fn();
   } catch (err) {
     throw toAwsCallError(err, operation);
+  } finally {
+    done();
   }
-}
-
-/** IAM is global: any region of the partition works, and none configured means the aws partition. */
-export function resolveRegion(
-  profileRegion: string | undefined,
-  env: NodeJS.ProcessEnv = process.env,
-): string {
-  return env.AWS_REGION || profileRegion || "us-east-1";
 }
 
 export type Credentials = StaticCredentials | AwsCredentialIdentityProvider;
 
-/** What every client of keyctl shares: the region, these credentials, timeouts, and the retries. */
-export function clientConfig(credentials: Credentials, region: string, maxAttempts?: number) {
+/**
+ * What every client of keyctl is given: the shared request handler, and every setting the SDK would
+ * otherwise look up in the environment and the shared files (it re-reads them per client).
+ */
+export function clientConfig(
+  credentials: Credentials,
+  settings: AwsSettings,
+  service: ServiceId,
+  maxAttempts?: number,
+) {
+  const endpoint = settings.endpoints[service];
   return {
-    region,
+    region: service === "iam" ? settings.iamRegion : settings.region,
     credentials: credentials as AwsCredentialIdentity | AwsCredentialIdentityProvider,
-    requestHandler: REQUEST_HANDLER,
-    ...(maxAttempts ? { maxAttempts } : {}),
+    requestHandler: sharedRequestHandler(settings.caBundle),
+    maxAttempts: maxAttempts ?? settings.maxAttempts,
+    retryMode: settings.retryMode,
+    ...(endpoint ? { endpoint } : {}),
+    // keyctl resolved the configured endpoints itself (settings.ts), the same way the SDK does.
+    ignoreConfiguredEndpointUrls: true,
+    useFipsEndpoint: settings.useFips,
+    useDualstackEndpoint: settings.useDualstack,
+    disableClockSkewCorrection: settings.disableClockSkewCorrection,
+    defaultsMode: "legacy" as const,
+    userAgentAppId: "",
+    authSchemePreference: [],
+    sigv4aSigningRegionSet: [],
   };
 }
 
-function stsClient(credentials: Credentials, region: string, maxAttempts?: number): STSClient {
-  return new STSClient(clientConfig(credentials, region, maxAttempts));
+/** STS clients by credentials, then attempts: each client resolves its config once, then is reused. */
+const stsClients = new Map<unknown, Map<string, STSClient>>();
+
+function stsClient(credentials: Credentials, settings: AwsSettings, maxAttempts?: number): STSClient {
+  const who =
+    typeof credentials === "function"
+      ? credentials
+      : `${credentials.accessKeyId}\0${credentials.secretAccessKey}\0${credentials.sessionToken ?? ""}`;
+  let clients = stsClients.get(who);
+  if (!clients) {
+    clients = new Map();
+    stsClients.set(who, clients);
+  }
+  const key = `${maxAttempts ?? ""}\0${settings.region}\0${settings.endpoints.sts ?? ""}\0${settings.caBundle ?? ""}`;
+  let client = clients.get(key);
+  if (!client) {
+    client = new STSClient(clientConfig(credentials, settings, "sts", maxAttempts));
+    clients.set(key, client);
+  }
+  return client;
 }
 
 /**
  * IAM's client module loads on the first IAM call: the first AWS call of a rotation is STS
  * GetCallerIdentity, and it should not wait for a client it does not use.
  */
-export function createIam(credentials: Credentials, region: string): IamPort {
-  let port: Promise<IamPort> | undefined;
+export function createIam(credentials: Credentials, settings: AwsSettings): Required<IamPort> {
+  let port: Promise<Required<IamPort>> | undefined;
   const get = () => {
-    port ??= import("./iam.js").then((m) => m.createIamPort(credentials, region));
+    port ??= import("./iam.js").then((m) => m.createIamPort(credentials, settings));
     return port;
   };
   return {
     listAccessKeys: async (userName) => (await get()).listAccessKeys(userName),
+    listOwnAccessKeys: async () => (await get()).listOwnAccessKeys(),
     createAccessKey: async (userName) => (await get()).createAccessKey(userName),
     updateAccessKey: async (userName, id, status) => (await get()).updateAccessKey(userName, id, status),
     deleteAccessKey: async (userName, id) => (await get()).deleteAccessKey(userName, id),
@@ -113,31 +182,34 @@ function toIdentity(out: { Arn?: string; Account?: string; UserId?: string }): C
   return { arn: out.Arn ?? "", account: out.Account ?? "", userId: out.UserId ?? "" };
 }
 
-export function createSts(region: string): StsPort {
+export function createSts(settings: AwsSettings): StsPort {
   return {
     callerIdentity: (credentials) =>
       call("GetCallerIdentity", async () =>
-        toIdentity(await stsClient(credentials, region, 1).send(new GetCallerIdentityCommand({}))),
+        toIdentity(await stsClient(credentials, settings, 1).send(new GetCallerIdentityCommand({}))),
       ),
   };
 }
 
 /** Identity of a credentials provider (auth profiles of any kind). */
-export async function providerIdentity(credentials: Credentials, region: string): Promise<CallerIdentity> {
+export async function providerIdentity(
+  credentials: Credentials,
+  settings: AwsSettings,
+): Promise<CallerIdentity> {
   return call("GetCallerIdentity", async () =>
-    toIdentity(await stsClient(credentials, region).send(new GetCallerIdentityCommand({}))),
+    toIdentity(await stsClient(credentials, settings).send(new GetCallerIdentityCommand({}))),
   );
 }
 
 /** A short MFA session for IAM calls that a policy guards with aws:MultiFactorAuthPresent. */
 export async function mfaSession(
   credentials: StaticCredentials,
-  region: string,
+  settings: AwsSettings,
   serialNumber: string,
   tokenCode: string,
 ): Promise<StaticCredentials> {
   return call("GetSessionToken", async () => {
-    const out = await stsClient(credentials, region).send(
+    const out = await stsClient(credentials, settings).send(
       new GetSessionTokenCommand({ SerialNumber: serialNumber, TokenCode: tokenCode, DurationSeconds: 900 }),
     );
     const c = out.Credentials;
@@ -153,7 +225,7 @@ export async function profileProvider(options: {
   profile: string;
   credentialsFile: string;
   configFile: string;
-  region: string;
+  settings: AwsSettings;
   mfaCode: (serial: string) => Promise<string>;
 }): Promise<AwsCredentialIdentityProvider> {
   const { fromIni } = await import("@aws-sdk/credential-providers");
@@ -163,6 +235,11 @@ export async function profileProvider(options: {
     configFilepath: options.configFile,
     ignoreCache: true,
     mfaCodeProvider: options.mfaCode,
-    clientConfig: { region: options.region },
+    // The inner STS/SSO clients share the run's connections and bounds, and sign in the partition.
+    clientConfig: {
+      region: options.settings.region,
+      requestHandler: sharedRequestHandler(options.settings.caBundle),
+      ...(options.settings.endpoints.sts ? { endpoint: options.settings.endpoints.sts } : {}),
+    },
   });
 }

@@ -2,7 +2,8 @@ import { readFile } from "node:fs/promises";
 import type { AuthSession, CallerIdentity, StaticCredentials, StsPort } from "../engine/ports.js";
 import { errnoCode, KeyctlError, UsageError } from "../errors.js";
 import { CredentialsDocument } from "../ini/document.js";
-import { createIam, createSts, mfaSession, profileProvider, providerIdentity, resolveRegion } from "./sdk.js";
+import { createIam, createSts, mfaSession, profileProvider, providerIdentity } from "./sdk.js";
+import { resolveSettings } from "./settings.js";
 
 export interface SessionOptions {
   readonly profile: string;
@@ -58,8 +59,9 @@ export async function openSessions(options: SessionOptions): Promise<Sessions> {
       `Auth profile ${options.profile} is in neither ${options.credentialsPath} nor ${options.configPath}; see keyctl --list.`,
     );
   }
-  const region = resolveRegion(settings.get("region"));
-  const sts = createSts(region);
+  const aws = resolveSettings(settings, config);
+  const region = aws.region;
+  const sts = createSts(aws);
   const id = settings.get("aws_access_key_id");
   const secret = settings.get("aws_secret_access_key");
   const askCode = async (serial: string): Promise<string> => {
@@ -79,12 +81,12 @@ export async function openSessions(options: SessionOptions): Promise<Sessions> {
     };
     const serial = settings.get("mfa_serial");
     // Retried like the IAM calls: one throttle must not fail the account check.
-    const identity = memo<CallerIdentity>(() => providerIdentity(longTerm, region));
+    const identity = memo<CallerIdentity>(() => providerIdentity(longTerm, aws));
     if (serial && !token) {
       const code = await askCode(serial);
-      const session = await mfaSession(longTerm, region, serial, code);
+      const session = await mfaSession(longTerm, aws, serial, code);
       return {
-        auth: { profile: options.profile, iam: createIam(session, region), identity, signingKeyId: id },
+        auth: { profile: options.profile, iam: createIam(session, aws), identity, signingKeyId: id },
         sts,
         region,
       };
@@ -92,7 +94,7 @@ export async function openSessions(options: SessionOptions): Promise<Sessions> {
     return {
       auth: {
         profile: options.profile,
-        iam: createIam(longTerm, region),
+        iam: createIam(longTerm, aws),
         identity,
         ...(token ? {} : { signingKeyId: id }),
       },
@@ -105,14 +107,14 @@ export async function openSessions(options: SessionOptions): Promise<Sessions> {
     profile: options.profile,
     credentialsFile: options.credentialsPath,
     configFile: options.configPath,
-    region,
+    settings: aws,
     mfaCode: askCode,
   });
   return {
     auth: {
       profile: options.profile,
-      iam: createIam(provider, region),
-      identity: memo(() => providerIdentity(provider, region)),
+      iam: createIam(provider, aws),
+      identity: memo(() => providerIdentity(provider, aws)),
     },
     sts,
     region,

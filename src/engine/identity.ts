@@ -1,11 +1,14 @@
 import { KeyctlError } from "../errors.js";
+import { mapLimit } from "../util/pool.js";
 import {
   type AccessKey,
   type AuthSession,
   type CallerIdentity,
+  type Clock,
   isAwsCallError,
   type StaticCredentials,
   type StsPort,
+  systemClock,
 } from "./ports.js";
 
 export type OwnerProof = "sts" | "user-flag" | "profile-name" | "search";
@@ -68,19 +71,33 @@ const TRANSIENT = new Set([
   "ServiceUnavailable",
 ]);
 
-async function callerIdentityWithRetry(sts: StsPort, key: StaticCredentials): Promise<CallerIdentity> {
+async function callerIdentityWithRetry(
+  sts: StsPort,
+  key: StaticCredentials,
+  clock: Clock,
+): Promise<CallerIdentity> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await sts.callerIdentity(key);
     } catch (err) {
       if (attempt >= 3 || !isAwsCallError(err) || !TRANSIENT.has(err.code)) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 150 * 2 ** attempt));
+      await clock.sleep(150 * 2 ** attempt);
     }
   }
 }
 
-async function authAccount(auth: AuthSession, known?: CallerIdentity): Promise<string> {
-  return known?.account ?? (await auth.identity()).account;
+/** Starts `work` now and keeps its failure for whoever awaits it, if anyone does. */
+function early<T>(work: () => Promise<T>): Promise<T> {
+  const started = work();
+  started.catch(() => {});
+  return started;
+}
+
+/** Per-user IAM calls of the owner search run side by side, within IAM's throttling. */
+const SEARCH_CONCURRENCY = 8;
+
+async function authAccount(auth: AuthSession): Promise<string> {
+  return (await auth.identity()).account;
 }
 
 /**
@@ -94,8 +111,10 @@ export async function proveOwner(options: {
   auth: AuthSession;
   sts: StsPort;
   userFlag?: string;
+  clock?: Clock;
 }): Promise<TargetOwner & { readonly targetIdentity?: CallerIdentity }> {
   const { profile, key, auth, sts, userFlag } = options;
+  const clock = options.clock ?? systemClock;
 
   if (userFlag !== undefined) {
     const keys = await listOrExplain(auth, userFlag);
@@ -107,9 +126,17 @@ export async function proveOwner(options: {
     return { userName: userFlag, account: await authAccount(auth), proof: "user-flag", keys };
   }
 
+  // The round trips of the proof overlap: while STS answers for the key, IAM already lists the
+  // signer's own keys (self-service: the same key signs both) or STS answers for the auth profile.
+  const sameKey = auth.signingKeyId === key.accessKeyId;
+  const listOwn = sameKey ? auth.iam.listOwnAccessKeys?.bind(auth.iam) : undefined;
+  // A refusal here only costs the overlap: the keys are then listed by name as before.
+  const ownKeys = listOwn ? listOwn().catch(() => undefined) : undefined;
+  const authIdentity = sameKey ? undefined : early(() => auth.identity());
+
   let identity: CallerIdentity | undefined;
   try {
-    identity = await callerIdentityWithRetry(sts, key);
+    identity = await callerIdentityWithRetry(sts, key, clock);
   } catch (err) {
     if (!isAwsCallError(err) || !KEY_REFUSED.has(err.code)) throw err;
     // The key itself no longer signs (deleted, inactive, wrong secret): only IAM can say whose it is.
@@ -118,14 +145,21 @@ export async function proveOwner(options: {
   if (identity) {
     const parsed = parseArn(identity.arn);
     if (parsed.kind !== "user" || !parsed.userName) refuseNonUser(profile, identity);
-    const sameKey = auth.signingKeyId === key.accessKeyId;
-    const account = await authAccount(auth, sameKey ? identity : undefined);
+    const account = sameKey ? identity.account : (await authIdentity!).account;
     if (account !== identity.account) {
       throw new KeyctlError(
         `Profile ${profile} belongs to account ${identity.account} but the auth profile ${auth.profile} to account ${account}; use an auth profile of the same account.`,
       );
     }
-    return { userName: parsed.userName, account: identity.account, proof: "sts", targetIdentity: identity };
+    // Listed with the very key STS just named: the keys of that user, if the list holds the key.
+    const keys = await ownKeys;
+    return {
+      userName: parsed.userName,
+      account: identity.account,
+      proof: "sts",
+      targetIdentity: identity,
+      ...(keys?.some((k) => k.accessKeyId === key.accessKeyId) ? { keys } : {}),
+    };
   }
 
   // The profile name as user name, accepted only if that user really holds the key.
@@ -144,11 +178,14 @@ export async function proveOwner(options: {
     }
     throw err;
   }
-  for (const user of users) {
+  let found: { userName: string; keys: AccessKey[] } | undefined;
+  await mapLimit(users, SEARCH_CONCURRENCY, async (user) => {
+    if (found) return;
     const keys = await tryList(auth, user.userName);
-    if (keys?.some((k) => k.accessKeyId === key.accessKeyId)) {
-      return { userName: user.userName, account: await authAccount(auth), proof: "search", keys };
-    }
+    if (keys?.some((k) => k.accessKeyId === key.accessKeyId)) found ??= { userName: user.userName, keys };
+  });
+  if (found) {
+    return { userName: found.userName, account: await authAccount(auth), proof: "search", keys: found.keys };
   }
   throw new KeyctlError(
     `No IAM user in this account owns key ${key.accessKeyId} of profile ${profile}; it was deleted or belongs elsewhere. Restore a working key (keyctl --restore, or a backup) before rotating.`,

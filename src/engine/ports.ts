@@ -41,6 +41,8 @@ export interface IamUser {
 /** IAM as seen by one set of credentials. */
 export interface IamPort {
   listAccessKeys(userName: string): Promise<AccessKey[]>;
+  /** The keys of the user who signs: self-service needs no user name, so it can start at once. */
+  listOwnAccessKeys?(): Promise<AccessKey[]>;
   /** Not retried by the adapter: a retry after a lost answer could mint a second key. */
   createAccessKey(userName: string): Promise<NewAccessKey>;
   updateAccessKey(userName: string, accessKeyId: string, status: KeyStatus): Promise<void>;
@@ -64,13 +66,25 @@ export interface AuthSession {
   readonly signingKeyId?: string;
 }
 
+/** Overrides AWS_CALL_TIMEOUT_MS: a knob for tests and for users on very slow links. */
+export const CALL_TIMEOUT_ENV = "KEYCTL_CALL_TIMEOUT_MS";
+
+function callTimeoutFromEnv(fallback: number): number {
+  const raw = globalThis.process?.env[CALL_TIMEOUT_ENV];
+  const ms = raw ? Number(raw) : Number.NaN;
+  // A bad value is reported by the AWS adapter (it cannot be here, at module load).
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : fallback;
+}
+
 /**
- * Bounds on one AWS request, the same for every client (like the AWS CLI's defaults): a call that
- * has not answered by then fails as a network error. The crash clean-up relies on them: a key
- * created by a crashed CreateAccessKey was created within AWS_CALL_TIMEOUT_MS of its start.
+ * Bounds on one attempt of an AWS request, the same for every client: a call that has not answered
+ * by then fails as a network error. The AWS CLI allows 60 s to connect and 60 s per socket read;
+ * IAM and STS answer in well under a second, and a shorter bound keeps Ctrl-C prompt and the crash
+ * window small. The crash clean-up relies on it: a key made by a crashed CreateAccessKey (one
+ * attempt) was created within AWS_CALL_TIMEOUT_MS of the call's start, connection included.
  */
-export const AWS_CONNECT_TIMEOUT_MS = 10_000;
-export const AWS_CALL_TIMEOUT_MS = 30_000;
+export const AWS_CALL_TIMEOUT_MS = callTimeoutFromEnv(30_000);
+export const AWS_CONNECT_TIMEOUT_MS = Math.min(10_000, AWS_CALL_TIMEOUT_MS);
 
 export interface Clock {
   now(): number;

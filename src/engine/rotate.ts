@@ -280,6 +280,7 @@ async function proveCurrentOwner(
       key: target.key,
       auth: deps.auth,
       sts: deps.sts,
+      clock: deps.clock,
       ...(request.userFlag !== undefined ? { userFlag: request.userFlag } : {}),
     });
   const fallback = target.previousKeyId !== undefined && target.previousKeyId !== target.key.accessKeyId;
@@ -724,7 +725,7 @@ async function verifyNewKey(
   timeoutMs: number,
 ): Promise<{ ok: true; ms: number } | { ok: false; lastError: string }> {
   const start = deps.clock.now();
-  let delay = 500;
+  let delay = 250;
   let lastError = "no answer";
   for (;;) {
     try {

@@ -1,9 +1,13 @@
 // Ctrl-C (or SIGTERM) between CreateAccessKey and the write of its secret would leave a key in IAM
 // that only the next run's journal check could clean up. Such steps run shielded: the signal is
-// noted, the step completes, then keyctl stops.
+// noted, the step completes (every AWS call in it is bounded by its timeout, and a failed call is
+// reconciled), then keyctl stops. A second signal says what is still pending; a third quits at once.
+
+import { ExitCode, KeyctlError } from "../errors.js";
 
 let depth = 0;
 let pending: NodeJS.Signals | undefined;
+let signalsWhileShielded = 0;
 
 const EXIT_FOR: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
 
@@ -15,21 +19,54 @@ export function notePartial(key: string, note: string | undefined): void {
   else partial.set(key, note);
 }
 
-function stop(signal: NodeJS.Signals, detail: string): never {
-  if (partial.size > 0) {
-    process.stderr.write(`\nkeyctl: stopped part-way${detail}.\n`);
-    for (const note of partial.values()) process.stderr.write(`${note}\n`);
-    process.exit(3);
+/** AWS calls in flight: what a second Ctrl-C reports. */
+const calls = new Map<number, { readonly operation: string; readonly deadline: number }>();
+let nextCall = 0;
+
+/** Registers an AWS call that gives up within `boundMs`; returns its end. */
+export function callStarted(operation: string, boundMs: number): () => void {
+  const id = nextCall++;
+  calls.set(id, { operation, deadline: Date.now() + boundMs });
+  return () => calls.delete(id);
+}
+
+function write(text: string): void {
+  process.stderr.write(text);
+}
+
+/** `failure`: how the shielded step ended, which says what is left (it would be lost otherwise). */
+function stop(signal: NodeJS.Signals, detail: string, failure?: KeyctlError): never {
+  if (failure) write(`\nkeyctl: ${failure.message}\n`);
+  if (partial.size > 0 || failure?.exitCode === ExitCode.partial) {
+    write(`\nkeyctl: stopped part-way${detail}.\n`);
+    for (const note of partial.values()) write(`${note}\n`);
+    process.exit(ExitCode.partial);
   }
-  process.stderr.write(`\nkeyctl: cancelled${detail}.\n`);
+  write(`\nkeyctl: cancelled${detail}.\n`);
   process.exit(EXIT_FOR[signal] ?? 130);
+}
+
+function stillPending(): string {
+  const now = Date.now();
+  const waits = [...calls.values()].map(
+    (c) => `${c.operation} (gives up within ${Math.max(0, Math.ceil((c.deadline - now) / 1000))} s)`,
+  );
+  const what = waits.length > 0 ? `waiting for AWS: ${waits.join(", ")}` : "writing the credentials file";
+  return `\nkeyctl: still ${what}; keyctl then checks what AWS did and stops. Ctrl-C once more quits at once, which may leave a new key in IAM that the next run of keyctl removes.\n`;
 }
 
 /** What a signal does: stop now, or after the shielded step under way. Also fed by the terminal. */
 export function interrupt(signal: NodeJS.Signals): void {
   if (depth === 0) stop(signal, "");
-  if (!pending) process.stderr.write("\nkeyctl: finishing the current step before stopping…\n");
+  signalsWhileShielded++;
   pending = signal;
+  if (signalsWhileShielded === 1) write("\nkeyctl: finishing the current step before stopping…\n");
+  else if (signalsWhileShielded === 2) write(stillPending());
+  else {
+    write("\nkeyctl: quitting at once, in the middle of a step.\n");
+    for (const note of partial.values()) write(`${note}\n`);
+    process.exit(ExitCode.partial);
+  }
 }
 
 export function installInterruptHandlers(): void {
@@ -39,11 +76,19 @@ export function installInterruptHandlers(): void {
 /** Runs `fn` so that an interrupt waits until it has finished. */
 export async function shielded<T>(fn: () => Promise<T>): Promise<T> {
   depth++;
+  let failure: unknown;
   try {
     return await fn();
+  } catch (err) {
+    failure = err;
+    throw err;
   } finally {
     depth--;
     if (depth === 0 && pending)
-      stop(pending, " after finishing the step that was under way (the file is consistent)");
+      stop(
+        pending,
+        " after finishing the step that was under way (the file is consistent)",
+        failure instanceof KeyctlError ? failure : undefined,
+      );
   }
 }

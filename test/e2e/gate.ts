@@ -171,7 +171,9 @@ export async function startGate(targetUrl: string): Promise<Gate> {
       res.end();
     });
   });
-  server.keepAliveTimeout = 1_000;
+  // Long enough for keyctl to reuse its connections as it would AWS's: Node's agent does not reuse
+  // a socket whose server announced a keep-alive timeout of 1 s or less.
+  server.keepAliveTimeout = 10_000;
   // What keyctl itself opens: the gate is the hop it connects to.
   server.on("connection", () => {
     connections += 1;

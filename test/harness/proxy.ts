@@ -423,7 +423,9 @@ export async function startProxy(targetUrl: string): Promise<FaultProxy> {
       }
     });
   });
-  server.keepAliveTimeout = 1_000;
+  // Node's agent never reuses a socket whose server announces a keep-alive of 1 s or less: a longer
+  // one lets clients reuse connections as they would AWS's (what setConnectionLatency prices).
+  server.keepAliveTimeout = 10_000;
   server.on("connection", () => {
     connections += 1;
   });

@@ -114,7 +114,8 @@ describe("proveOwner", () => {
     });
     const msg = await refusal(proveOwner({ profile: "alice", key: key("AKIAROOT"), auth, sts }));
     expect(msg).toMatch(/root/);
-    expect(calls).toEqual(["sts:AKIAROOT"]);
+    // The auth profile's identity is asked for side by side; IAM is not called at all.
+    expect(calls).toEqual(["auth-identity", "sts:AKIAROOT"]);
   });
 
   it("refuses an assumed-role identity (not an IAM user)", async () => {
@@ -158,7 +159,48 @@ describe("proveOwner", () => {
     });
     const owner = await proveOwner({ profile: "bob", key: key("AKIAALICE"), auth, sts });
     expect(owner).toMatchObject({ userName: "alice", proof: "search" });
-    expect(calls.slice(0, 3)).toEqual(["sts:AKIAALICE", "list:bob", "listUsers"]);
+    expect(calls.slice(0, 4)).toEqual(["auth-identity", "sts:AKIAALICE", "list:bob", "listUsers"]);
+  });
+
+  it("self-service: the signer's own keys are listed while STS answers, and used only if they hold the key", async () => {
+    const { sts, auth, calls } = ports({
+      sts: { AKIAALICE: identity(`arn:aws:iam::${A}:user/alice`) },
+      users: { alice: ["AKIAALICE"] },
+      authIdentity: identity(`arn:aws:iam::${A}:user/alice`),
+      authKeyId: "AKIAALICE",
+    });
+    let answer: (() => void) | undefined;
+    const slowSts = {
+      callerIdentity: async (c: StaticCredentials) => {
+        await new Promise<void>((resolve) => {
+          answer = resolve;
+        });
+        return sts.callerIdentity(c);
+      },
+    };
+    const own = {
+      ...auth,
+      iam: {
+        ...auth.iam,
+        listOwnAccessKeys: async () => {
+          calls.push("list-own");
+          return [meta("AKIAALICE")];
+        },
+      },
+    };
+    const proof = proveOwner({ profile: "alice", key: key("AKIAALICE"), auth: own, sts: slowSts });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(calls, "the list started before STS answered").toEqual(["list-own"]);
+    answer!();
+    const owner = await proof;
+    expect(owner).toMatchObject({ userName: "alice", proof: "sts", keys: [meta("AKIAALICE")] });
+    expect(calls).not.toContain("auth-identity");
+
+    const elsewhere = { ...auth, iam: { ...auth.iam, listOwnAccessKeys: async () => [meta("AKIAOTHER")] } };
+    const other = proveOwner({ profile: "alice", key: key("AKIAALICE"), auth: elsewhere, sts: slowSts });
+    await new Promise((r) => setTimeout(r, 0));
+    answer!();
+    expect((await other).keys, "a list without the key is not taken for the user's").toBeUndefined();
   });
 
   it("a key nobody owns, and a search that is not allowed, are refused with what to do", async () => {
