@@ -134,7 +134,7 @@ export async function removeStaleTemps(path: string): Promise<string[]> {
   const dir = dirname(path);
   const base = basename(path).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const pattern = new RegExp(
-    `^\\.${base}(?:\\.backup\\.\\d{8}_\\d{6}(?:_\\d+)?)?\\.keyctl-(\\d+)-[0-9a-z]+\\.tmp$`,
+    `^\\.${base}(?:\\.backup\\.\\d{8}_\\d{6}Z?(?:_\\d+)?)?\\.keyctl-(\\d+)-[0-9a-z]+\\.tmp$`,
   );
   let names: string[];
   try {

@@ -288,7 +288,10 @@ function pad(n: number, width = 2): string {
   return String(n).padStart(width, "0");
 }
 
-/** YYYYMMDD_HHMMSS in local time, as the original tool names its backups. */
+/**
+ * YYYYMMDD_HHMMSSZ in UTC. The original tool used local time without a zone, so a time-zone or DST
+ * change made a newer backup sort before an older one and pruning removed the backup just made.
+ */
 export function backupStamp(d: Date): string {
-  return `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}_${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
+  return `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}_${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}Z`;
 }

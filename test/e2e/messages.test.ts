@@ -2,7 +2,7 @@
 // credentials path that is not a regular file, a directory that refuses new files, a "backup"
 // that is not a credentials file.
 import { execFileSync } from "node:child_process";
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { keyOf, makeHome, profileText, readProfile, runCli } from "./cli.js";
@@ -123,5 +123,64 @@ describe("--restore of something that is not a credentials file", () => {
     const restore = await runCli(["--restore", "--yes"], { home, endpoint: w.endpoint });
     expect(restore.status, restore.stderr).toBe(0);
     expect(await readFile(credentials, "utf8")).toBe(before);
+  });
+});
+
+describe("backups ordered by real time", () => {
+  it("a trip across time zones never prunes the backup just made; old local-time names go by mtime", async () => {
+    const key = await w.fx.createUserWithKey("tz");
+    const { home, credentials } = await makeHome(profileText("tz", key));
+    const dir = dirname(credentials);
+    // A backup an older keyctl wrote far east (local time, no zone), days ago.
+    const legacy = join(dir, "credentials.backup.20991231_235959");
+    await writeFile(legacy, profileText("tz", key), { mode: 0o600 });
+    const daysAgo = new Date(Date.now() - 3 * 86_400_000);
+    await utimes(legacy, daysAgo, daysAgo);
+
+    const east = await runCli(["-t", "tz"], {
+      home,
+      endpoint: w.endpoint,
+      env: { TZ: "Pacific/Kiritimati" },
+    });
+    expect(east.status, east.stderr).toBe(0);
+    const beforeWest = await readFile(credentials, "utf8");
+    const west = await runCli(["-t", "tz", "--keep-backups", "1"], {
+      home,
+      endpoint: w.endpoint,
+      env: { TZ: "Pacific/Honolulu" },
+    });
+    expect(west.status, west.stderr).toBe(0);
+    const made = /backup\s+(\S+)/.exec(west.stdout)?.[1];
+    expect(made, west.stdout).toMatch(/credentials\.backup\.\d{8}_\d{6}Z(?:_\d+)?$/);
+    const left = (await readdir(dir)).filter((f) => f.startsWith("credentials.backup."));
+    expect(left).toEqual([made!.slice(dir.length + 1)]);
+    expect(await readFile(made!, "utf8")).toBe(beforeWest);
+
+    const restore = await runCli(["--restore", "--yes"], { home, endpoint: w.endpoint });
+    expect(restore.status, restore.stderr).toBe(0);
+    expect(await readFile(credentials, "utf8")).toBe(beforeWest);
+  });
+
+  it("--restore picks the newest by time among old local-time names and new UTC names", async () => {
+    const key = await w.fx.createUserWithKey("mix");
+    const { home, credentials } = await makeHome(profileText("mix", key));
+    const dir = dirname(credentials);
+    const body = (region: string) => `${profileText("mix", key)}region = ${region}\n`;
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    const stamp = (d: Date) => `${d.toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "_")}Z`;
+    await writeFile(join(dir, `credentials.backup.${stamp(hourAgo)}`), body("utc-hour-ago"), { mode: 0o600 });
+    const legacy = join(dir, "credentials.backup.20000101_000000");
+    await writeFile(legacy, body("legacy-just-now"), { mode: 0o600 });
+    const restore = await runCli(["--restore", "--yes"], { home, endpoint: w.endpoint });
+    expect(restore.status, restore.stderr).toBe(0);
+    expect(await readFile(credentials, "utf8")).toBe(body("legacy-just-now"));
+    // The restore backed up the file it replaced; without that one, the legacy name made two hours
+    // ago is older than the UTC one of an hour ago.
+    await rm(/saved in (\S+)\.$/m.exec(restore.stdout)![1]!);
+    const twoHoursAgo = new Date(Date.now() - 7_200_000);
+    await utimes(legacy, twoHoursAgo, twoHoursAgo);
+    const again = await runCli(["--restore", "--yes"], { home, endpoint: w.endpoint });
+    expect(again.status, again.stderr).toBe(0);
+    expect(await readFile(credentials, "utf8")).toBe(body("utc-hour-ago"));
   });
 });
