@@ -25,8 +25,34 @@ function stop(signal: NodeJS.Signals, detail: string): never {
   process.exit(EXIT_FOR[signal] ?? 130);
 }
 
+const interruption = new AbortController();
+/** Aborted at the first signal: batches start no new rotation, spinners clear their line first. */
+export const interrupted: AbortSignal = interruption.signal;
+let windingDown = 0;
+
+/**
+ * While `fn` runs (a batch), the first signal only aborts `interrupted`: the batch starts nothing
+ * new, lets the rotations under way end and reports every profile. A second signal stops as usual.
+ */
+export async function windDownOnInterrupt<T>(fn: () => Promise<T>): Promise<T> {
+  windingDown++;
+  try {
+    return await fn();
+  } finally {
+    windingDown--;
+  }
+}
+
 /** What a signal does: stop now, or after the shielded step under way. Also fed by the terminal. */
 export function interrupt(signal: NodeJS.Signals): void {
+  const first = !interruption.signal.aborted;
+  interruption.abort(signal);
+  if (first && windingDown > 0) {
+    process.stderr.write(
+      "\nkeyctl: stopping: no new rotation starts, the ones under way end first (Ctrl-C again to stop now)…\n",
+    );
+    return;
+  }
   if (depth === 0) stop(signal, "");
   if (!pending) process.stderr.write("\nkeyctl: finishing the current step before stopping…\n");
   pending = signal;
