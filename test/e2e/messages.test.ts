@@ -184,3 +184,27 @@ describe("backups ordered by real time", () => {
     expect(await readFile(credentials, "utf8")).toBe(body("utc-hour-ago"));
   });
 });
+
+describe("-k / --list-keys", () => {
+  it("shows the date and the UTC time of last use", async () => {
+    const key = await w.fx.createUserWithKey("lk");
+    const { home } = await makeHome(profileText("lk", key));
+    const run = await runCli(["-k", "-t", "lk"], { home, endpoint: w.endpoint });
+    expect(run.status, run.stderr).toBe(0);
+    const line = run.stdout.split("\n").find((l) => l.includes(key.accessKeyId))!;
+    const today = new Date().toISOString().slice(0, 10);
+    expect(line).toMatch(new RegExp(`last used ${today} \\d{2}:\\d{2} UTC`));
+  });
+
+  it("without a profile lists the profiles and says exactly what to add", async () => {
+    const a = await w.fx.createUserWithKey("ka");
+    const b = await w.fx.createUserWithKey("kb");
+    const { home } = await makeHome(`${profileText("ka", a)}\n${profileText("kb", b)}`);
+    const run = await runCli(["-k"], { home, endpoint: w.endpoint });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^ {2}ka\s+long-term key/m);
+    expect(run.stdout).toMatch(/^ {2}kb\s+long-term key/m);
+    expect(run.stderr).toMatch(/add its name: keyctl -k -t PROFILE/);
+    expect(w.proxy.calls).toHaveLength(0);
+  });
+});
