@@ -103,6 +103,51 @@ describe("Ctrl-C in a batch", () => {
   });
 });
 
+describe("Ctrl-C in a batch, a rotation still preparing", () => {
+  it("stops before it changes anything and is reported as not started", async () => {
+    const names = ["p1", "p2", "p3"];
+    const keys = await users(names);
+    const { home, credentials } = await makeHome(fileOf(keys));
+    // p2 is still reading its keys when Ctrl-C comes; p1 is creating its new key.
+    w.gate.inject({ action: "ListAccessKeys", fault: "delay", ms: 2_500, times: 1, params: { UserName: "p2" } });
+    w.gate.inject({ action: "CreateAccessKey", fault: "delay", ms: 500, times: 1, params: { UserName: "p1" } });
+    const child = spawn(process.execPath, [cliPath(), "--all", "--concurrency", "2"], {
+      env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", ...motoEnv(w.endpoint) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    const creating = () => w.gate.calls.filter((c) => c.action === "CreateAccessKey");
+    for (let i = 0; i < 1000 && creating().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(creating().map((c) => c.params.UserName)).toEqual(["p1"]);
+    child.kill("SIGINT");
+    const code = await exited;
+    expect(code, stderr + stdout).toBe(130);
+    expect(
+      creating().map((c) => c.params.UserName),
+      "p2 created a key after Ctrl-C",
+    ).toEqual(["p1"]);
+    expect(stdout).toMatch(/^p1\s+✔ done /m);
+    expect(stdout).toMatch(/^p2\s+○ not started\s+stopped by Ctrl-C/m);
+    expect(stdout).toMatch(/^p3\s+○ not started/m);
+    expect(stderr).not.toMatch(/^p2: rotating…/m);
+    for (const name of ["p2", "p3"])
+      expect(keyOf(await readProfile(credentials, name))).toEqual(keys.get(name));
+    expect((await w.fx.listKeys("p2")).map((k) => k.accessKeyId)).toEqual([keys.get("p2")!.accessKeyId]);
+    // Its journal entry is gone: the next run starts clean and rotates it.
+    const again = await runCli(["-t", "p2"], { home, endpoint: w.endpoint });
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/Removed key|Another keyctl/);
+  });
+});
+
 describe("the batch table and summary", () => {
   it("lines up with short names, says what a dry run and a skip did, and shows rotating… only for real work", async () => {
     const keys = await users(["a", "b"]);
