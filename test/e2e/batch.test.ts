@@ -109,8 +109,20 @@ describe("Ctrl-C in a batch, a rotation still preparing", () => {
     const keys = await users(names);
     const { home, credentials } = await makeHome(fileOf(keys));
     // p2 is still reading its keys when Ctrl-C comes; p1 is creating its new key.
-    w.gate.inject({ action: "ListAccessKeys", fault: "delay", ms: 2_500, times: 1, params: { UserName: "p2" } });
-    w.gate.inject({ action: "CreateAccessKey", fault: "delay", ms: 500, times: 1, params: { UserName: "p1" } });
+    w.gate.inject({
+      action: "ListAccessKeys",
+      fault: "delay",
+      ms: 2_500,
+      times: 1,
+      params: { UserName: "p2" },
+    });
+    w.gate.inject({
+      action: "CreateAccessKey",
+      fault: "delay",
+      ms: 500,
+      times: 1,
+      params: { UserName: "p1" },
+    });
     const child = spawn(process.execPath, [cliPath(), "--all", "--concurrency", "2"], {
       env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", ...motoEnv(w.endpoint) },
       stdio: ["ignore", "pipe", "pipe"],
