@@ -84,7 +84,7 @@ function watched(auth: AuthSession, sts: StsPort, watch: Watch): { auth: AuthSes
   for (const name of Object.keys(IAM_STEP) as (keyof IamPort)[]) {
     const step = IAM_STEP[name] as (...args: unknown[]) => string;
     const method = auth.iam[name] as (...args: unknown[]) => Promise<unknown>;
-    iam[name] = (...args: unknown[]) => {
+    iam[name] = async (...args: unknown[]) => {
       watch.before?.(MUTATING.has(name) ? name : undefined);
       return timed(step(...args), () => method.apply(auth.iam, args));
     };
