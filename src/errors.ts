@@ -60,8 +60,39 @@ export function errnoCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * A failure to create an entry (temp file, lock, backup) next to the file: the directory, not the
+ * file, is what the user must fix. Carries the errno code so errnoCode() still reads it.
+ */
+export class DirectoryError extends Error {
+  readonly code: string | undefined;
+  constructor(
+    readonly directory: string,
+    cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.code = errnoCode(cause);
+  }
+}
+
+const DIRECTORY_CODES = new Set(["EACCES", "EPERM", "EROFS"]);
+
+/** Marks `err` as the directory's fault when its code says the directory refused a new entry. */
+export function asDirectoryError(err: unknown, directory: string): unknown {
+  return DIRECTORY_CODES.has(errnoCode(err) ?? "") ? new DirectoryError(directory, err) : err;
+}
+
 /** Turns a file-system error into the one-line message a user can act on. */
 export function fileErrorMessage(err: unknown, action: string, path: string): string {
+  if (err instanceof DirectoryError) {
+    const dir = err.directory;
+    if (err.code === "EROFS") {
+      return `The directory ${dir} is on a read-only file system, so keyctl cannot write next to ${path} (while ${action} it); remount it read-write or use --credentials to point elsewhere.`;
+    }
+    if (err.code === "EACCES" || err.code === "EPERM") {
+      return `Permission denied creating files in the directory ${dir} (while ${action} ${path}): keyctl writes its lock, backup and temp file there; check the directory's owner, mode and attributes (lsattr -d: an immutable 'i' flag blocks it) and run again.`;
+    }
+  }
   switch (errnoCode(err)) {
     case "ENOSPC":
     case "EDQUOT":

@@ -122,6 +122,96 @@ function wholeNumber(flag: string, value: string | undefined, min: number): numb
   return Number(value);
 }
 
+const NUMBER_MIN: Record<string, number> = {
+  "--older-than": 0,
+  "--verify-timeout": 1,
+  "--concurrency": 1,
+  "--keep-backups": 1,
+};
+
+/** Node's parser speaks in several lines and about its own syntax; the user gets one line. */
+function parseErrorLine(err: unknown, argv: readonly string[]): string {
+  const first = (err instanceof Error ? err.message : String(err)).split("\n")[0]!.replace(/\.$/, "");
+  const code = err && typeof err === "object" && "code" in err ? err.code : undefined;
+  const flag = /'(--?[\w-]+)/.exec(first)?.[1];
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && flag && /ambiguous/.test(first)) {
+    // "--older-than -5": the parser takes "-5" for an option and refuses the pair as ambiguous.
+    const at = argv.indexOf(flag);
+    const value = at >= 0 ? argv[at + 1] : undefined;
+    const long = Object.entries(OPTIONS).find(
+      ([, spec]) => "short" in spec && `-${spec.short}` === flag,
+    )?.[0];
+    const name = long ? `--${long}` : flag;
+    const min = NUMBER_MIN[name];
+    if (min !== undefined)
+      return `${name} takes a whole number of at least ${min}${value ? `, not '${value}'` : ""}.`;
+    return `${name} needs a value${value ? `, and '${value}' looks like an option; write ${name}=${value} if you mean it` : ""}.`;
+  }
+  return `${first} (see keyctl --help)`;
+}
+
+type CommandGroup = "list" | "list-keys" | "list-all-keys" | "rotate" | "finish" | "restore";
+
+const COMMAND_FLAG: Record<CommandGroup, string> = {
+  list: "--list",
+  "list-keys": "--list-keys",
+  "list-all-keys": "--list-all-keys",
+  rotate: "a rotation",
+  finish: "--finish",
+  restore: "--restore",
+};
+
+// Which commands each option means something to. Options not listed (--credentials, --json,
+// --no-color, and any added later) apply everywhere.
+const APPLIES_TO: Partial<Record<keyof typeof OPTIONS, readonly CommandGroup[]>> = {
+  "auth-profile": ["list-keys", "list-all-keys", "rotate", "finish"],
+  all: ["rotate", "finish"],
+  user: ["list-keys", "rotate", "finish"],
+  "old-key": ["rotate"],
+  yes: ["rotate", "finish", "restore"],
+  "dry-run": ["rotate", "finish", "restore"],
+  "mfa-code": ["list-keys", "list-all-keys", "rotate", "finish"],
+  "verify-timeout": ["rotate"],
+  "older-than": ["list-keys", "list-all-keys", "rotate"],
+  concurrency: ["rotate", "finish"],
+  "keep-backups": ["rotate", "finish", "restore"],
+};
+
+function describeUse(groups: readonly CommandGroup[]): string {
+  const names = groups.map((g) => COMMAND_FLAG[g]);
+  return names.length === 1 ? names[0]! : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+}
+
+/** A flag the chosen command would silently ignore is refused: the user meant something by it. */
+function refuseInapplicable(
+  command: CommandName,
+  given: Record<string, unknown>,
+  hasTargets: boolean,
+  argv: readonly string[],
+): void {
+  const group: CommandGroup = command === "interactive" ? "rotate" : command;
+  // The first one the user typed is the one named.
+  const position = (name: keyof typeof OPTIONS) => {
+    const spec = OPTIONS[name];
+    const short = "short" in spec ? `-${spec.short}` : undefined;
+    const at = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`) || a === short);
+    return at < 0 ? argv.length : at;
+  };
+  const wrong = (Object.entries(APPLIES_TO) as [keyof typeof OPTIONS, CommandGroup[]][])
+    .filter(([name, groups]) => given[name] !== undefined && !groups.includes(group))
+    .sort(([a], [b]) => position(a) - position(b));
+  for (const [name, groups] of wrong) {
+    throw new UsageError(
+      `--${name} belongs to ${describeUse(groups)}, not to ${COMMAND_FLAG[group]}; drop it (see keyctl --help).`,
+    );
+  }
+  if (hasTargets && (group === "list" || group === "restore")) {
+    throw new UsageError(
+      `${COMMAND_FLAG[group]} takes no profile${group === "list" ? "; to see a profile's keys use keyctl -k -t PROFILE" : ""}.`,
+    );
+  }
+}
+
 export type ParseOutcome = { kind: "run"; input: CliInput } | { kind: "exit"; code: number };
 
 /** Parses argv (without node and script). Help and version print and return an exit. */
@@ -132,8 +222,7 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
   try {
     parsed = parseArgv({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    const message = err instanceof Error ? err.message.split(". To specify")[0]! : String(err);
-    throw new UsageError(`${message.replace(/\.$/, "")} (see keyctl --help)`);
+    throw new UsageError(parseErrorLine(err, argv));
   }
   const o = parsed.values;
   if (o.help) {
@@ -186,6 +275,7 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
       "--previous-name goes with the rotation of one profile: keyctl -t PROFILE --previous-name NAME",
     );
   }
+  refuseInapplicable(command, o, targets.length > 0, argv);
   const olderThanDays = wholeNumber("--older-than", o["older-than"], 0);
   const keepBackups = wholeNumber("--keep-backups", o["keep-backups"], 1);
   const input: CliInput = {

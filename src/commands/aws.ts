@@ -8,6 +8,7 @@ import { credentialKind, isKeyctlCopy, listProfiles } from "../profiles.js";
 import { DEFAULT_KEEP_BACKUPS, pruneBackups } from "../store/backups.js";
 import { credentialsPath } from "../store/paths.js";
 import { CredentialsStore } from "../store/store.js";
+import { windDownOnInterrupt } from "../util/interrupt.js";
 import { type Outcome, renderSummary, runTargets } from "./batch.js";
 import { type CommandContext, openFor } from "./context.js";
 import { runListKeys } from "./list-keys.js";
@@ -133,15 +134,26 @@ async function runJob(
     }
     return s;
   };
-  // The auth profile, when it is a target too, goes strictly after the others: its old key must
-  // not be retired while they still sign with it.
-  const first = distinct.filter((t) => t !== authProfile);
-  const last = distinct.filter((t) => t === authProfile);
-  const outcomes = [
+  // Whatever profile holds the key the auth profile signs with goes strictly after the others: that
+  // key must not be retired while they still sign with it. Known by key id, not by profile name.
+  const authKeyId = authProfile
+    ? await sessionFor(authProfile).then(
+        (s) => s.auth.signingKeyId,
+        // The rotations report the failure to open it, each for its own profile.
+        () => file.doc.get(authProfile, "aws_access_key_id"),
+      )
+    : undefined;
+  const holdsAuthKey = (t: string) =>
+    authKeyId !== undefined && file.doc.get(t, "aws_access_key_id") === authKeyId;
+  const first = distinct.filter((t) => !holdsAuthKey(t));
+  const last = distinct.filter(holdsAuthKey);
+  const outcomes = await windDownOnInterrupt(async () => [
     ...(await runTargets(ctx, first, sessionFor, { live: true })),
     ...(last.length > 0 ? await runTargets(ctx, last, sessionFor, { live: true }) : []),
     ...sharing,
-  ];
+  ]);
+  const order = new Map(targets.map((t, i) => [t, i]));
+  outcomes.sort((a, b) => order.get(a.profile)! - order.get(b.profile)!);
   await prune(ctx, outcomes);
   renderSummary(ctx, outcomes);
   return worstExit(outcomes);

@@ -1,18 +1,26 @@
 import type { Sessions } from "../aws/session.js";
 import { type FinishResult, finishRotation } from "../engine/finish.js";
 import { awsFailure } from "../engine/messages.js";
-import { systemClock } from "../engine/ports.js";
+import { type AuthSession, type IamPort, type StsPort, systemClock } from "../engine/ports.js";
 import { type RotationEvent, type RotationResult, rotate } from "../engine/rotate.js";
-import { ExitCode, type KeyctlError } from "../errors.js";
+import { CancelledError, ExitCode, type KeyctlError } from "../errors.js";
 import { configKeysInUse } from "../store/config.js";
 import { Journal } from "../store/journal.js";
+import { interrupted } from "../util/interrupt.js";
 import { mapLimit } from "../util/pool.js";
 import type { CommandContext } from "./context.js";
 import { renderFinish, renderRotation, rotationJson } from "./render.js";
+import type { Spinner } from "./spinner.js";
 
 export interface Outcome {
   readonly profile: string;
-  readonly status: RotationResult["status"] | FinishResult["status"] | "failed" | "cancelled";
+  readonly status:
+    | RotationResult["status"]
+    | FinishResult["status"]
+    | "failed"
+    | "cancelled"
+    /** Ctrl-C came before this profile's rotation changed anything. */
+    | "not started";
   readonly exitCode: number;
   readonly changedFile: boolean;
   readonly rotation?: RotationResult;
@@ -35,6 +43,77 @@ function serialized<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (..
   };
 }
 
+/** What the user is waiting for while an AWS call is slow. */
+const IAM_STEP: { [K in keyof IamPort]-?: (...args: Parameters<Required<IamPort>[K]>) => string } = {
+  listAccessKeys: (user) => `Reading the access keys of IAM user ${user}…`,
+  listOwnAccessKeys: () => "Reading the access keys of the signing user…",
+  createAccessKey: () => "Creating the new key…",
+  updateAccessKey: (_user, id, status) =>
+    `${status === "Inactive" ? "Deactivating" : "Activating"} key ${id}…`,
+  deleteAccessKey: (_user, id) => `Deleting key ${id}…`,
+  getAccessKeyLastUsed: (id) => `Asking IAM when key ${id} was last used…`,
+  listUsers: () => "Listing the IAM users…",
+};
+
+const MUTATING = new Set<keyof IamPort>(["createAccessKey", "updateAccessKey", "deleteAccessKey"]);
+
+/** Shows a step on the terminal once its call has waited this long. */
+const SLOW_CALL_MS = 1_000;
+
+interface Watch {
+  /** Before every call; `mutating` for the ones that change IAM. */
+  readonly before?: (mutating: keyof IamPort | undefined) => void;
+  readonly spinner?: Spinner;
+}
+
+/**
+ * The session's ports, timed for the progress line and guarded for Ctrl-C: the command layer sees
+ * every AWS step without the engine having to report them.
+ */
+function watched(auth: AuthSession, sts: StsPort, watch: Watch): { auth: AuthSession; sts: StsPort } {
+  const timed = async <T>(step: string, call: () => Promise<T>): Promise<T> => {
+    const spinner = watch.spinner;
+    if (!spinner) return call();
+    const timer = setTimeout(() => spinner.show(step), SLOW_CALL_MS);
+    try {
+      return await call();
+    } finally {
+      clearTimeout(timer);
+      if (spinner.text === step) spinner.stop();
+    }
+  };
+  const iam = {} as Record<keyof IamPort, unknown>;
+  for (const name of Object.keys(IAM_STEP) as (keyof IamPort)[]) {
+    const step = IAM_STEP[name] as (...args: unknown[]) => string;
+    const method = auth.iam[name] as ((...args: unknown[]) => Promise<unknown>) | undefined;
+    if (!method) continue;
+    iam[name] = async (...args: unknown[]) => {
+      watch.before?.(MUTATING.has(name) ? name : undefined);
+      return timed(step(...args), () => method.apply(auth.iam, args));
+    };
+  }
+  return {
+    auth: {
+      ...auth,
+      iam: iam as unknown as IamPort,
+      identity: () =>
+        timed(`Checking who auth profile ${auth.profile} signs in as (STS)…`, () => auth.identity()),
+    },
+    sts: {
+      callerIdentity: (credentials) =>
+        timed(`Checking key ${credentials.accessKeyId} with AWS (STS)…`, () =>
+          sts.callerIdentity(credentials),
+        ),
+    },
+  };
+}
+
+class StoppedBeforeChange extends CancelledError {
+  constructor() {
+    super("Stopped by Ctrl-C before this rotation changed anything.");
+  }
+}
+
 export async function runTargets(
   ctx: CommandContext,
   targets: readonly string[],
@@ -48,11 +127,13 @@ export async function runTargets(
   const inUseElsewhere = configKeysInUse();
   const single = !options.live;
   const spinner =
-    single && out.interactive && !out.json && input.command === "rotate"
-      ? (await import("./spinner.js")).createSpinner()
-      : undefined;
+    single && out.interactive && !out.json ? (await import("./spinner.js")).createSpinner() : undefined;
 
   return mapLimit(targets, single ? 1 : input.concurrency, async (profile): Promise<Outcome> => {
+    // After Ctrl-C no new rotation starts; the ones under way end and the summary names the rest.
+    if (interrupted.aborted && options.live) {
+      return { profile, status: "not started", exitCode: ExitCode.cancelled, changedFile: false };
+    }
     const prefix = single ? "" : `${profile}: `;
     const events = (e: RotationEvent) => {
       if (e.type === "note") out.note(`${prefix}${e.message}`);
@@ -60,11 +141,24 @@ export async function runTargets(
       else if (e.type === "verifying") spinner?.update(e.elapsedMs, e.timeoutMs);
       else spinner?.stop();
     };
-    if (options.live && !out.json)
-      out.note(`${profile}: ${input.command === "finish" ? "finishing" : "rotating"}…`);
+    // "rotating…" only once the rotation changes something: a skip or a dry run never does.
+    let changing = false;
+    let stopped = false;
+    const before = (mutating: keyof IamPort | undefined) => {
+      if (!mutating || changing || stopped) return;
+      // Refused once: whatever the engine calls next to tidy up must go through.
+      if (interrupted.aborted && options.live && input.command === "rotate") {
+        stopped = true;
+        throw new StoppedBeforeChange();
+      }
+      changing = true;
+      if (options.live && !out.json)
+        out.note(`${profile}: ${input.command === "finish" ? "finishing" : "rotating"}…`);
+    };
     try {
       const sessions = await sessionFor(profile);
-      const deps = { store, auth: sessions.auth, sts: sessions.sts, confirm, events, inUseElsewhere };
+      const ports = watched(sessions.auth, sessions.sts, { before, ...(spinner ? { spinner } : {}) });
+      const deps = { store, auth: ports.auth, sts: ports.sts, confirm, events, inUseElsewhere };
       const userFlag = input.user !== undefined ? { userFlag: input.user } : {};
       let outcome: Outcome;
       if (input.command === "finish") {
@@ -110,13 +204,17 @@ export async function runTargets(
           else renderRotation(result, out, store.path);
         }
       }
-      if (options.live && !out.json) out.note(`${profile}: ${outcome.status}`);
+      if (options.live && !out.json && changing) out.note(`${profile}: ${outcome.status}`);
       return outcome;
     } catch (err) {
       spinner?.stop();
       const error = awsFailure(err);
+      if (stopped && !changing && error.exitCode !== ExitCode.partial) {
+        return { profile, status: "not started", exitCode: ExitCode.cancelled, changedFile: false, error };
+      }
       const cancelled = error.exitCode === ExitCode.cancelled;
-      if (options.live && !out.json) out.note(`${profile}: failed — ${error.message}`);
+      if (options.live && !out.json)
+        out.note(`${profile}: ${cancelled ? "cancelled" : "failed"} — ${error.message}`);
       if (single && out.json) {
         out.document({ profile, status: "failed", exitCode: error.exitCode, error: error.message });
       }
@@ -143,35 +241,60 @@ function outcomeJson(o: Outcome, credentialsFile: string) {
   };
 }
 
-const MARK = {
+const MARK: Record<Outcome["status"], string> = {
   done: "✔",
   partial: "!",
   failed: "✘",
   cancelled: "✘",
   skipped: "–",
   planned: "·",
-  unchanged: "–",
-} as const;
+  "not started": "○",
+};
 
 function detail(o: Outcome): string {
+  if (o.status === "not started") return "stopped by Ctrl-C before it changed anything; run again to do it";
   if (o.error) return o.error.message;
   if (o.sharedWith)
     return `holds the same key as ${o.sharedWith}; rotated with it when its profiles are updated (--yes)`;
   const r = o.rotation;
   if (r) {
-    if (r.status === "skipped") return `skipped: ${r.problem ?? ""}`;
+    if (r.status === "skipped") return r.problem ?? "";
     if (r.status === "planned")
       return `would rotate ${r.oldKeyId}${r.plan.deleteFirst ? ` (deleting ${r.plan.deleteFirst.key.accessKeyId} first)` : ""}`;
     const text = `${r.oldKeyId} → ${r.newKeyId ?? "?"} (old key ${r.oldKey})`;
     return r.problem ? `${text}; ${r.problem}` : text;
   }
   const f = o.finish;
-  if (f) return f.problem ?? `retired ${f.retiredKeyId} (${f.oldKey})`;
+  if (f) {
+    if (f.status === "planned") return `would retire ${f.retiredKeyId}`;
+    return f.problem ?? `retired ${f.retiredKeyId} (${f.oldKey})`;
+  }
   return "";
 }
 
+/** One sentence of what happened, in the order a user cares about. */
+function tally(outcomes: readonly Outcome[], finishing: boolean): string {
+  const count = (status: Outcome["status"]) => outcomes.filter((o) => o.status === status).length;
+  const parts: string[] = [];
+  const add = (n: number, text: string) => {
+    if (n > 0) parts.push(`${n} ${text}`);
+  };
+  add(count("done"), finishing ? "finished" : "rotated");
+  add(count("partial"), "partly done");
+  add(count("failed"), "failed");
+  add(count("cancelled"), "cancelled");
+  add(count("not started"), "not started");
+  add(count("planned"), finishing ? "would be finished" : "would be rotated");
+  add(count("skipped"), "skipped");
+  const sentence = `${parts.join(", ")} (of ${outcomes.length} profile(s)).`;
+  const changed = outcomes.some((o) => o.changedFile || o.status === "partial");
+  if (count("planned") > 0 && !changed) return `Dry run: ${sentence} Nothing was changed.`;
+  if (!changed && count("done") === 0) return `${sentence} Nothing was changed.`;
+  return sentence;
+}
+
 export function renderSummary(ctx: CommandContext, outcomes: readonly Outcome[]): void {
-  const { out, store } = ctx;
+  const { out, store, input } = ctx;
   if (out.json) {
     const count = (s: string) => outcomes.filter((o) => o.status === s).length;
     out.document({
@@ -184,26 +307,40 @@ export function renderSummary(ctx: CommandContext, outcomes: readonly Outcome[])
         failed: count("failed") + count("cancelled"),
         skipped: count("skipped"),
         planned: count("planned"),
+        notStarted: count("not started"),
       },
+      backup: store.backup ?? null,
     });
     return;
   }
-  const width = Math.max(...outcomes.map((o) => o.profile.length));
+  const width = Math.max("profile".length, ...outcomes.map((o) => o.profile.length));
+  const statusWidth = Math.max("result".length - 2, ...outcomes.map((o) => o.status.length));
   out.result("");
-  out.result(`${"profile".padEnd(width)}  result    details`);
+  out.result(`${"profile".padEnd(width)}  ${"result".padEnd(statusWidth + 2)}  details`);
   for (const o of outcomes) {
-    out.result(`${o.profile.padEnd(width)}  ${MARK[o.status]} ${o.status.padEnd(8)}${detail(o)}`);
+    out.result(`${o.profile.padEnd(width)}  ${MARK[o.status]} ${o.status.padEnd(statusWidth)}  ${detail(o)}`);
   }
-  const failed = outcomes.filter((o) => o.exitCode !== 0).length;
   out.result("");
-  out.result(
-    failed === 0
-      ? `All ${outcomes.length} profile(s) handled.`
-      : `${failed} of ${outcomes.length} profile(s) need attention (see above); the others are done.`,
-  );
+  out.result(tally(outcomes, input.command === "finish"));
+  if (store.backup) out.result(`Backup of the file as it was before this run: ${store.backup}`);
+  const kept = outcomes
+    .filter((o) => o.exitCode === 0 && o.rotation?.oldKey === "kept")
+    .map((o) => o.profile);
+  if (kept.length > 0) {
+    const auth = input.auth ? `-a ${input.auth} ` : "";
+    out.note(
+      `The old keys stay active in [<profile>-previous]. Retire them once nothing uses them: keyctl --finish ${auth}${kept.map((p) => `-t ${p}`).join(" ")}`,
+    );
+  }
   for (const o of outcomes) {
     for (const step of o.rotation?.nextSteps ?? o.finish?.nextSteps ?? []) {
       if (o.exitCode !== 0) out.note(`${o.profile}: ${step}`);
     }
+  }
+  const notStarted = outcomes.filter((o) => o.status === "not started").map((o) => o.profile);
+  if (notStarted.length > 0) {
+    out.note(
+      `Stopped by Ctrl-C; not started: ${notStarted.join(", ")}. Run the same command again to do them.`,
+    );
   }
 }

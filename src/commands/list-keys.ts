@@ -1,7 +1,6 @@
 import { proveOwner } from "../engine/identity.js";
 import { readTarget } from "../engine/plan.js";
 import type { AccessKey, IamPort, KeyLastUsed } from "../engine/ports.js";
-import { KeyctlError } from "../errors.js";
 import { isPreviousProfile, keyHolders, previousName } from "../profiles.js";
 import { mapLimit } from "../util/pool.js";
 import { type CommandContext, openFor } from "./context.js";
@@ -58,8 +57,9 @@ function render(ctx: CommandContext, title: string, all: KeyRow[], skipped: numb
   out.note(title);
   if (all.length === 0) out.note("  (no keys)");
   for (const r of all) {
+    // The time too: whether the old key was used after today's rotation is what the user asks.
     const used = r.lastUsedDate
-      ? `last used ${r.lastUsedDate.slice(0, 10)}${r.lastUsedService ? ` (${r.lastUsedService}${r.lastUsedRegion ? `, ${r.lastUsedRegion}` : ""})` : ""}`
+      ? `last used ${r.lastUsedDate.slice(0, 10)} ${r.lastUsedDate.slice(11, 16)} UTC${r.lastUsedService ? ` (${r.lastUsedService}${r.lastUsedRegion ? `, ${r.lastUsedRegion}` : ""})` : ""}`
       : "never used";
     const marker = r.marker ? `  ${c.bold(r.marker)}` : "";
     const status = r.status === "Active" ? c.green("Active  ") : c.dim("Inactive");
@@ -104,7 +104,13 @@ export async function runListKeys(ctx: CommandContext): Promise<number> {
   }
 
   const profile = input.targets[0] ?? input.auth;
-  if (!profile) throw new KeyctlError("Name the profile: keyctl -k -t PROFILE", 2);
+  if (!profile) {
+    // As the original's `-k` did: the profiles; and the one thing to add to see a profile's keys.
+    const { runList } = await import("./list.js");
+    const code = await runList(input, out);
+    if (!out.json) out.note("To see the IAM keys of one of them, add its name: keyctl -k -t PROFILE");
+    return code;
+  }
   const target = readTarget(file.doc, profile, file.path);
   const { auth, sts } = await openFor(ctx, input.auth ?? profile);
   const owner = await proveOwner({

@@ -68,6 +68,12 @@ export function renderRotation(r: RotationResult, out: Output, credentialsFile: 
     out.result(`     then the old key ${r.oldKeyId}: ${policy}`);
     return;
   }
+  if (r.status === "skipped") {
+    out.result(
+      `– Skipped profile ${c.bold(r.profile)} (IAM user ${r.userName}, account ${r.account}): ${r.problem ?? "nothing to do"} (--older-than); nothing was changed.`,
+    );
+    return;
+  }
   const ok = r.status === "done";
   out.result(
     `${ok ? c.green("✔") : c.yellow("!")} Rotated profile ${c.bold(r.profile)} (IAM user ${r.userName}, account ${r.account})`,

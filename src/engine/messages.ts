@@ -10,7 +10,7 @@ export function describeAwsError(err: unknown, userName?: string): string {
   const who = userName ? ` for IAM user ${userName}` : "";
   switch (err.code) {
     case "AccessDenied":
-      return `IAM refused ${op}${who} (AccessDenied); give the auth profile the keyctl policy (see policies/ in the README).`;
+      return `IAM refused ${op}${who} (AccessDenied); give the auth profile the keyctl policy (see policies/ in the README).${awsReason(err.message)}`;
     case "InvalidClientTokenId":
       return `AWS does not know the key that signed ${op} (InvalidClientTokenId): it was deleted, deactivated or belongs to another partition; fix the auth profile's key.`;
     case "SignatureDoesNotMatch":
@@ -34,6 +34,21 @@ export function describeAwsError(err: unknown, userName?: string): string {
     default:
       return `AWS refused ${op}${who}: ${err.code}: ${err.message}`;
   }
+}
+
+/**
+ * AWS's own words name what the user must fix (an SCP's explicit deny, a permissions boundary, no
+ * policy at all). They hold ARNs, never a secret; anything shaped like a secret key is masked anyway,
+ * and the text is kept to one short line.
+ */
+function awsReason(message: string): string {
+  const text = message
+    .replace(/(?<![A-Za-z0-9/+=])[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])/g, "****")
+    .replace(/\s+/g, " ")
+    .trim();
+  if (text === "" || text === "AccessDenied") return "";
+  const short = text.length > 400 ? `${text.slice(0, 399)}…` : text;
+  return ` AWS says: ${short}${/[.!?…]$/.test(short) ? "" : "."}`;
 }
 
 /**

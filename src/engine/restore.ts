@@ -1,9 +1,9 @@
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { ExitCode, errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { CredentialsDocument } from "../ini/document.js";
 import { listBackups } from "../store/backups.js";
-import type { CredentialsStore } from "../store/store.js";
+import { type CredentialsStore, notRegularFile } from "../store/store.js";
 import type { Confirm } from "./rotate.js";
 
 export interface ProfileChange {
@@ -33,6 +33,29 @@ async function chooseBackup(store: CredentialsStore, named: string | true): Prom
   return isAbsolute(named) || named.includes("/") ? named : join(dirname(store.path), named);
 }
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Why `text` is not something to install as the credentials file: no profile at all, or a line that
+ * is neither a comment, a [section] header nor a setting (indented lines continue a nested value).
+ */
+function notCredentials(text: string, doc: CredentialsDocument): string | undefined {
+  if (doc.profileNames().length === 0) return "it has no [profile] section";
+  let inSection = false;
+  for (const [index, line] of text.split(/\r?\n/).entries()) {
+    const content = line.trim();
+    if (content === "" || content.startsWith("#") || content.startsWith(";")) continue;
+    if (content.startsWith("[") && content.includes("]")) {
+      inSection = true;
+      continue;
+    }
+    if (!inSection || (!content.includes("=") && !/^\s/.test(line))) {
+      return `line ${index + 1} is neither a [section], a setting nor a comment`;
+    }
+  }
+  return undefined;
+}
+
 /** Which profiles' keys differ between two versions of the file. */
 export function keyChanges(current: CredentialsDocument, restored: CredentialsDocument): ProfileChange[] {
   const names = [...new Set([...current.profileNames(), ...restored.profileNames()])];
@@ -60,8 +83,14 @@ export async function restoreBackup(
   const backup = await chooseBackup(deps.store, request.backup);
   let text: string;
   try {
-    text = await readFile(backup, "utf8");
+    const problem = notRegularFile(await stat(backup), backup);
+    if (problem) throw new KeyctlError(`${problem} Nothing was changed.`);
+    text = strictUtf8.decode(await readFile(backup));
   } catch (err) {
+    if (err instanceof KeyctlError) throw err;
+    if (err instanceof TypeError) {
+      throw new KeyctlError(`${backup} is not UTF-8 text, so not a credentials file; nothing was changed.`);
+    }
     if (errnoCode(err) === "ENOENT") {
       throw new KeyctlError(
         `No backup ${backup}; list them with: ls ${join(dirname(deps.store.path), `${basename(deps.store.path)}.backup.*`)}`,
@@ -69,8 +98,15 @@ export async function restoreBackup(
     }
     throw new KeyctlError(fileErrorMessage(err, "reading", backup));
   }
+  const restored = CredentialsDocument.parse(text);
+  const problem = notCredentials(text, restored);
+  if (problem) {
+    throw new KeyctlError(
+      `${backup} is not a credentials file (${problem}); nothing was changed. Restore one of the backups: ls ${join(dirname(deps.store.path), `${basename(deps.store.path)}.backup.*`)}`,
+    );
+  }
   const current = await deps.store.read();
-  const changes = keyChanges(current.doc, CredentialsDocument.parse(text));
+  const changes = keyChanges(current.doc, restored);
   if (current.text === text) return { backup, status: "unchanged", exitCode: ExitCode.ok, changes };
   if (request.dryRun) return { backup, status: "planned", exitCode: ExitCode.ok, changes };
   deps.show(backup, changes);

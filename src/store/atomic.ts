@@ -1,7 +1,7 @@
 import { constants } from "node:fs";
 import { type FileHandle, link, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { errnoCode } from "../errors.js";
+import { asDirectoryError, errnoCode } from "../errors.js";
 
 // Written by hand rather than with write-file-atomic: that package opens its temp file without
 // O_EXCL, never fsyncs the directory (so a crash right after rename can lose the new name), and
@@ -45,7 +45,11 @@ export async function replaceFileAtomic(
   let handle: FileHandle | undefined;
   let created = false;
   try {
-    handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, PRIVATE);
+    handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, PRIVATE).catch(
+      (err: unknown) => {
+        throw asDirectoryError(err, dir);
+      },
+    );
     created = true;
     await handle.chmod(PRIVATE);
     if (owner && process.getuid?.() === 0 && (owner.uid !== 0 || owner.gid !== 0)) {
@@ -77,7 +81,9 @@ export async function writeNewPrivateFile(path: string, data: Uint8Array): Promi
     tmp,
     constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
     PRIVATE,
-  );
+  ).catch((err: unknown) => {
+    throw asDirectoryError(err, dirname(path));
+  });
   try {
     await handle.chmod(PRIVATE);
     await handle.writeFile(data);

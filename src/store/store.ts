@@ -1,5 +1,7 @@
+import type { Stats } from "node:fs";
 import { readFile, realpath, stat } from "node:fs/promises";
-import { errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
+import { dirname } from "node:path";
+import { asDirectoryError, errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { CredentialsDocument } from "../ini/document.js";
 import { noteChange } from "../util/changes.js";
 import { shielded } from "../util/interrupt.js";
@@ -46,6 +48,21 @@ export interface LockedStore {
 // "changed under us" check compare exact bytes (without it a file with a BOM could never be updated).
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
+/** Why `stats` is not a file keyctl can read and replace whole, or undefined when it is one. */
+export function notRegularFile(stats: Stats, path: string): string | undefined {
+  if (stats.isFile()) return undefined;
+  if (stats.isDirectory())
+    return `${path} is a directory, not a credentials file; use --credentials to name the file.`;
+  const kind = stats.isFIFO()
+    ? "a named pipe (FIFO)"
+    : stats.isSocket()
+      ? "a socket"
+      : stats.isCharacterDevice() || stats.isBlockDevice()
+        ? "a device"
+        : "a special file";
+  return `${path} is ${kind}, not a regular file; keyctl reads and replaces the whole file, so point --credentials (or AWS_SHARED_CREDENTIALS_FILE) at a regular credentials file.`;
+}
+
 export function missingFileMessage(path: string): string {
   return `No credentials file at ${path}. Point keyctl at yours with --credentials PATH (or AWS_SHARED_CREDENTIALS_FILE), or create one with 'aws configure'.`;
 }
@@ -74,9 +91,14 @@ export class CredentialsStore {
     let bytes: Buffer;
     let mode: number;
     try {
+      // Type first: reading a FIFO or a terminal device would block for ever.
+      const stats = await stat(realPath);
+      const problem = notRegularFile(stats, this.path);
+      if (problem) throw new KeyctlError(problem);
+      mode = stats.mode & 0o777;
       bytes = await readFile(realPath);
-      mode = (await stat(realPath)).mode & 0o777;
     } catch (err) {
+      if (err instanceof KeyctlError) throw err;
       if (errnoCode(err) === "ENOENT") throw new KeyctlError(missingFileMessage(this.path));
       throw new KeyctlError(fileErrorMessage(err, "reading", this.path));
     }
@@ -120,7 +142,8 @@ export class CredentialsStore {
           `Another keyctl is still updating ${this.path} (lock ${realPath}.lock); wait for it to finish and run again.`,
         );
       }
-      throw new KeyctlError(fileErrorMessage(err, "locking", this.path));
+      // The lock is a new directory next to the file: refusing it is the directory's doing.
+      throw new KeyctlError(fileErrorMessage(asDirectoryError(err, dirname(realPath)), "locking", this.path));
     }
     const locked: LockedStore = {
       read: () => this.read(),
@@ -268,7 +291,10 @@ function pad(n: number, width = 2): string {
   return String(n).padStart(width, "0");
 }
 
-/** YYYYMMDD_HHMMSS in local time, as the original tool names its backups. */
+/**
+ * YYYYMMDD_HHMMSSZ in UTC. The original tool used local time without a zone, so a time-zone or DST
+ * change made a newer backup sort before an older one and pruning removed the backup just made.
+ */
 export function backupStamp(d: Date): string {
-  return `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}_${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
+  return `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}_${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}Z`;
 }

@@ -55,8 +55,34 @@ function stillPending(): string {
   return `\nkeyctl: still ${what}; keyctl then checks what AWS did and stops. Ctrl-C once more quits at once, which may leave a new key in IAM that the next run of keyctl removes.\n`;
 }
 
+const interruption = new AbortController();
+/** Aborted at the first signal: batches start no new rotation, spinners clear their line first. */
+export const interrupted: AbortSignal = interruption.signal;
+let windingDown = 0;
+
+/**
+ * While `fn` runs (a batch), the first signal only aborts `interrupted`: the batch starts nothing
+ * new, lets the rotations under way end and reports every profile. A second signal stops as usual.
+ */
+export async function windDownOnInterrupt<T>(fn: () => Promise<T>): Promise<T> {
+  windingDown++;
+  try {
+    return await fn();
+  } finally {
+    windingDown--;
+  }
+}
+
 /** What a signal does: stop now, or after the shielded step under way. Also fed by the terminal. */
 export function interrupt(signal: NodeJS.Signals): void {
+  const first = !interruption.signal.aborted;
+  interruption.abort(signal);
+  if (first && windingDown > 0) {
+    process.stderr.write(
+      "\nkeyctl: stopping: no new rotation starts, the ones under way end first (Ctrl-C again to stop now)…\n",
+    );
+    return;
+  }
   if (depth === 0) stop(signal, "");
   signalsWhileShielded++;
   pending = signal;

@@ -110,7 +110,7 @@ describe("atomic write, modes and backups", () => {
     expect(result.tightenedFrom).toBe(0o644);
     expect(await readFile(file, "utf8")).toBe(SAMPLE.replace("AKIADEFAULTOLD", "AKIADEFAULTNEW"));
     expect(await modeOf(file)).toBe(0o600);
-    expect(result.backupPath).toMatch(/\/credentials\.backup\.\d{8}_\d{6}$/);
+    expect(result.backupPath).toMatch(/\/credentials\.backup\.\d{8}_\d{6}Z$/);
     expect(await readFile(result.backupPath!, "utf8")).toBe(SAMPLE);
     expect(await modeOf(result.backupPath!)).toBe(0o600);
     expect(await tempFilesIn(dir)).toEqual([]);
@@ -119,7 +119,7 @@ describe("atomic write, modes and backups", () => {
 
   it("makes one backup per store, and two stores in the same second make two distinct backups", async () => {
     const { dir, file } = await freshHome();
-    const now = () => new Date(2030, 0, 2, 3, 4, 5);
+    const now = () => new Date(Date.UTC(2030, 0, 2, 3, 4, 5));
     const first = new CredentialsStore(file, { now });
     const r1 = await first.update(setKey("AKIAONE"));
     const r1b = await first.update(setKey("AKIAONEB"));
@@ -128,11 +128,11 @@ describe("atomic write, modes and backups", () => {
     const second = new CredentialsStore(file, { now });
     const r2 = await second.update(setKey("AKIATWO"));
 
-    expect(r1.backupPath).toBe(`${file}.backup.20300102_030405`);
-    expect(r2.backupPath).toBe(`${file}.backup.20300102_030405_2`);
+    expect(r1.backupPath).toBe(`${file}.backup.20300102_030405Z`);
+    expect(r2.backupPath).toBe(`${file}.backup.20300102_030405Z_2`);
     expect(await backupsIn(dir)).toEqual([
-      "credentials.backup.20300102_030405",
-      "credentials.backup.20300102_030405_2",
+      "credentials.backup.20300102_030405Z",
+      "credentials.backup.20300102_030405Z_2",
     ]);
     expect(await readFile(r1.backupPath!, "utf8")).toBe(SAMPLE);
     expect(await readFile(r2.backupPath!, "utf8")).toBe(afterFirst);
@@ -196,6 +196,7 @@ describe("atomic write, modes and backups", () => {
     const leftovers = [
       `.credentials.keyctl-${deadPid}-0123456789ab.tmp`,
       `.credentials.backup.20300102_030405.keyctl-${deadPid}-0123456789ab.tmp`,
+      `.credentials.backup.20300102_030405Z_2.keyctl-${deadPid}-0123456789ab.tmp`,
     ];
     const kept = [
       `.credentials.keyctl-${process.pid}-0123456789ab.tmp`, // a live process: not ours to remove
