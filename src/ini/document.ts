@@ -2,10 +2,12 @@
 //
 // Every line keeps its raw text and its own line ending, so printing is concatenation and a parsed
 // document prints back to the exact input. Reading follows the AWS SDK for JavaScript's rules
-// (which is what keyctl authenticates with): whole-line `#`/`;` comments, a `#`/`;` preceded by
-// whitespace starts an inline comment, the first `=` splits key from value, section names are
-// verbatim, an empty value opens an indented sub-setting block, duplicate sections merge with the
-// later value winning. Edits replace only the lines they touch.
+// for the line structure: whole-line `#`/`;` comments, a `#`/`;` preceded by whitespace starts an
+// inline comment, the first `=` splits key from value, section names are verbatim, an empty value
+// opens an indented sub-setting block, duplicate sections merge with the later value winning.
+// Option names follow the AWS CLI (botocore's configparser) instead: they are case-insensitive, so
+// `AWS_ACCESS_KEY_ID = …` is a key; they are read in lower case and a line keeps its own spelling
+// when its value is replaced. Edits replace only the lines they touch.
 
 export type LineEnding = "\n" | "\r\n";
 
@@ -15,7 +17,7 @@ interface RawLine {
 }
 
 export interface Entry {
-  /** Key as the SDK names it: `name`, or `parent.name` inside a sub-setting block. */
+  /** Key in lower case: `name`, or `parent.name` inside a sub-setting block. */
   readonly key: string;
   readonly value: string;
   readonly line: number;
@@ -135,17 +137,22 @@ export class CredentialsDocument {
     return merged;
   }
 
+  /** One setting; the key matches whatever its spelling in the file. */
   get(name: string, key: string): string | undefined {
-    return this.profile(name)?.get(key);
+    return this.profile(name)?.get(key.toLowerCase());
   }
 
-  /** Sets one key of a profile. Only the value's characters change on an existing line. */
+  /**
+   * Sets one key of a profile. Only the value's characters change on an existing line, so the key
+   * keeps the spelling it has in the file.
+   */
   set(name: string, key: string, value: string): void {
     assertValue(key, value);
     const sections = this.sectionsNamed(name);
     if (sections.length === 0) throw new Error(`no section [${name}]`);
+    const wanted = key.toLowerCase();
     for (let i = sections.length - 1; i >= 0; i--) {
-      const entry = findLast(sections[i]!.entries, (e) => e.key === key);
+      const entry = findLast(sections[i]!.entries, (e) => e.key === wanted);
       if (entry) {
         const line = this.lines[entry.line]!;
         const text = line.text;
@@ -163,8 +170,9 @@ export class CredentialsDocument {
   /** Removes one key of a profile (every occurrence). Returns whether anything was removed. */
   unset(name: string, key: string): boolean {
     const doomed = new Set<number>();
+    const wanted = key.toLowerCase();
     for (const s of this.sectionsNamed(name))
-      for (const e of s.entries) if (e.key === key) doomed.add(e.line);
+      for (const e of s.entries) if (e.key === wanted) doomed.add(e.line);
     if (doomed.size === 0) return false;
     this.removeLineSet(doomed);
     return true;
@@ -288,7 +296,7 @@ export class CredentialsDocument {
       current.lastContentLine = index;
       const eq = content.indexOf("=");
       if (eq <= lead) continue;
-      const name = content.slice(lead, eq).trim();
+      const name = content.slice(lead, eq).trim().toLowerCase();
       let valueStart = eq + 1;
       while (valueStart < content.length && isSpace(content.charCodeAt(valueStart))) valueStart++;
       let valueEnd = content.length;
