@@ -66,22 +66,22 @@ function chooseTargets(ctx: CommandContext): string[] {
   throw new UsageError(`Name the profile: keyctl ${input.command === "finish" ? "--finish " : ""}-t PROFILE`);
 }
 
+/** What answers the menu instead. */
+const MENU_FLAGS = "-t PROFILE [-a AUTH_PROFILE] to name the profiles";
+
 async function runInteractive(ctx: CommandContext): Promise<number> {
   const profiles = listProfiles(ctx.file.doc).map((p) => p.name);
   if (profiles.length === 0) throw new KeyctlError(`No profiles in ${ctx.file.path}; nothing to rotate.`);
-  if (!ctx.terminal.canPrompt) {
-    throw new UsageError(
-      "No terminal for the profile menu; name the profiles: keyctl -t PROFILE [-a AUTH_PROFILE].",
-    );
-  }
   const auth = await ctx.terminal.choose(
     "Select the profile to use for AWS API authentication:\n(its credentials call IAM)\n\nAvailable profiles for authentication:",
     profiles,
+    MENU_FLAGS,
   );
   process.stderr.write(`\n${"=".repeat(60)}\n`);
   const target = await ctx.terminal.choose(
     "Select the profile whose keys you want to rotate:\n(it gets the new key)\n\nAvailable profiles to rotate:",
     profiles,
+    MENU_FLAGS,
   );
   return runJob(ctx, auth, [target]);
 }

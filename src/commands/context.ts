@@ -24,7 +24,12 @@ export async function openFor(ctx: CommandContext, authProfile: string) {
       configPath: configPath(),
       ...(ctx.input.mfaCode ? { mfaCode: ctx.input.mfaCode } : {}),
       ...(ctx.terminal.canPrompt
-        ? { promptMfa: (serial: string) => ctx.terminal.ask(`MFA code for ${serial}: `, "--mfa-code") }
+        ? {
+            promptMfa: (serial: string) =>
+              ctx.terminal.ask(`MFA code for ${serial}: `, "--mfa-code CODE", (code) =>
+                /^\d{6}$/.test(code) ? undefined : "The MFA code is the 6 digits your MFA device shows",
+              ),
+          }
         : {}),
     });
   } catch (err) {
