@@ -2,7 +2,15 @@ import { readFile } from "node:fs/promises";
 import type { AuthSession, CallerIdentity, StaticCredentials, StsPort } from "../engine/ports.js";
 import { errnoCode, KeyctlError, UsageError } from "../errors.js";
 import { CredentialsDocument } from "../ini/document.js";
-import { createIam, createSts, mfaSession, profileProvider, providerIdentity, resolveRegion } from "./sdk.js";
+import {
+  createIam,
+  createSts,
+  mfaSession,
+  profileProvider,
+  providerIdentity,
+  providerOperation,
+  resolveRegion,
+} from "./sdk.js";
 
 export interface SessionOptions {
   readonly profile: string;
@@ -107,6 +115,7 @@ export async function openSessions(options: SessionOptions): Promise<Sessions> {
     configFile: options.configPath,
     region,
     mfaCode: askCode,
+    operation: providerOperation(settings),
   });
   return {
     auth: {
