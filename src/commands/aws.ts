@@ -57,8 +57,6 @@ function chooseTargets(ctx: CommandContext): string[] {
         (name) =>
           !isPreviousProfile(name) && credentialKind(file.doc.profile(name) ?? new Map()) === "long-term",
       );
-    if (all.length === 0)
-      throw new KeyctlError(`No profile of ${file.path} holds a long-term key; nothing to rotate.`);
     return all;
   }
   if (input.targets.length > 0) return [...new Set(input.targets)];
@@ -96,6 +94,12 @@ async function runJob(
   targets: string[],
 ): Promise<number> {
   const { input, file } = ctx;
+  if (targets.length === 0) {
+    // --all on a file of temporary or no keys: a scheduled run has nothing to do, which is fine.
+    if (ctx.out.json) renderSummary(ctx, []);
+    else ctx.out.note(`No profile of ${file.path} holds a long-term key; nothing to rotate.`);
+    return ExitCode.ok;
+  }
   for (const t of targets) readTarget(file.doc, t, file.path);
   const batch = targets.length > 1 || input.all;
   if (!batch) {
