@@ -24,8 +24,8 @@ export function colorsEnabled(
   return stream.isTTY === true && env.TERM !== "dumb";
 }
 
-// SGR sequences only: the codes picocolors writes.
-const SGR = /\u001b\[[0-9;]*m/g;
+// SGR sequences only: the codes picocolors writes (built from a string: biome refuses a raw ESC).
+const SGR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
 
 export function createOutput(options: { json: boolean; noColor: boolean }, env = process.env): Output {
   // Colour is decided per stream: `keyctl -k > keys.txt` on a terminal keeps colours on stderr
