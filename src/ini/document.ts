@@ -11,6 +11,32 @@
 
 export type LineEnding = "\n" | "\r\n";
 
+/**
+ * Which file the text is. In the credentials file profile P is section `[P]`. In the config file
+ * it is `[profile P]` (`[default]` for default) and other sections (`sso-session`, `services`) are
+ * no profile; the profile-level methods take and give profile names either way, so the same
+ * rotation code edits both files.
+ */
+export type Flavour = "credentials" | "config";
+
+/** The profile a config-file section holds, as botocore names it; undefined for other sections. */
+export function configProfileName(section: string): string | undefined {
+  if (section === "default") return "default";
+  const m = /^profile\s+(.*)$/.exec(section);
+  if (!m) return undefined;
+  const rest = m[1]!.trim();
+  // botocore splits the header like a shell: `profile "a b"` is a b, `profile a b` is no profile.
+  const quoted = /^(["'])(.*)\1$/.exec(rest);
+  if (quoted) return quoted[2]!;
+  return rest === "" || /\s/.test(rest) ? undefined : rest;
+}
+
+/** The header a new config-file section for profile P gets. */
+function configSectionName(profile: string): string {
+  if (profile === "default") return "default";
+  return /\s/.test(profile) ? `profile "${profile}"` : `profile ${profile}`;
+}
+
 interface RawLine {
   text: string;
   eol: "" | LineEnding;
@@ -83,15 +109,18 @@ export class CredentialsDocument {
   /** Sections by name, in file order: profile look-ups stay O(1) on files with thousands of them. */
   private byName = new Map<string, Section[]>();
 
-  private constructor(bom: string, lines: RawLine[]) {
+  readonly flavour: Flavour;
+
+  private constructor(bom: string, lines: RawLine[], flavour: Flavour) {
+    this.flavour = flavour;
     this.bom = bom;
     this.lines = lines;
     this.analyze();
   }
 
-  static parse(text: string): CredentialsDocument {
+  static parse(text: string, flavour: Flavour = "credentials"): CredentialsDocument {
     const bom = text.startsWith(BOM) ? BOM : "";
-    return new CredentialsDocument(bom, splitLines(text.slice(bom.length)));
+    return new CredentialsDocument(bom, splitLines(text.slice(bom.length)), flavour);
   }
 
   toString(): string {
@@ -115,7 +144,7 @@ export class CredentialsDocument {
     return this.parsed;
   }
 
-  /** Section names in file order, each once. */
+  /** Profile names in file order, each once (in a credentials file, the section names). */
   profileNames(): string[] {
     return [...this.byName.keys()];
   }
@@ -211,7 +240,7 @@ export class CredentialsDocument {
       if (endedBare) this.lines[this.lines.length - 1]!.eol = "";
       return;
     }
-    const block = [`[${name}]`, ...body];
+    const block = [`[${this.flavour === "config" ? configSectionName(name) : name}]`, ...body];
     const lastLine = this.lines[this.lines.length - 1];
     if (lastLine && lastLine.text.trim() !== "") block.unshift("");
     this.insertLines(this.lines.length, block);
@@ -317,10 +346,13 @@ export class CredentialsDocument {
     if (current) sections.push(current);
     this.parsed = sections;
     this.byName = new Map();
+    const config = this.flavour === "config";
     for (const s of sections) {
-      const list = this.byName.get(s.name);
+      const profile = config ? configProfileName(s.name) : s.name;
+      if (profile === undefined) continue;
+      const list = this.byName.get(profile);
       if (list) list.push(s);
-      else this.byName.set(s.name, [s]);
+      else this.byName.set(profile, [s]);
     }
   }
 }
