@@ -1,4 +1,4 @@
-import type { CredentialsDocument } from "./ini/document.js";
+import type { CredentialsDocument, ProfileReader } from "./ini/document.js";
 
 export type CredentialKind = "long-term" | "temporary" | "none";
 
@@ -30,7 +30,7 @@ export function credentialKind(settings: ReadonlyMap<string, string>): Credentia
 }
 
 /** The profiles of the file in file order, without the `*-previous` copies keyctl keeps. */
-export function listProfiles(doc: CredentialsDocument): ProfileSummary[] {
+export function listProfiles(doc: ProfileReader): ProfileSummary[] {
   return doc
     .profileNames()
     .filter((name) => !isPreviousProfile(name))

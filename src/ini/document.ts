@@ -19,6 +19,14 @@ export type LineEnding = "\n" | "\r\n";
  */
 export type Flavour = "credentials" | "config";
 
+/** What reading profiles needs: the editable document and the listing's scan (scan.ts) both give it. */
+export interface ProfileReader {
+  profileNames(): string[];
+  has(name: string): boolean;
+  profile(name: string): Map<string, string> | undefined;
+  get(name: string, key: string): string | undefined;
+}
+
 /** The profile a config-file section holds, as botocore names it; undefined for other sections. */
 export function configProfileName(section: string): string | undefined {
   if (section === "default") return "default";
@@ -102,7 +110,7 @@ function isBlankOrComment(text: string): boolean {
   return t === "" || t.startsWith("#") || t.startsWith(";");
 }
 
-export class CredentialsDocument {
+export class CredentialsDocument implements ProfileReader {
   private bom: string;
   private lines: RawLine[];
   private parsed: Section[] = [];

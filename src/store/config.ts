@@ -3,7 +3,7 @@
 // one wins. Profiles that only authenticate (assume-role, SSO, credential_process) live there too.
 import { stat } from "node:fs/promises";
 import { errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
-import type { CredentialsDocument } from "../ini/document.js";
+import type { ProfileReader } from "../ini/document.js";
 import { type CredentialKind, credentialKind, isPreviousProfile } from "../profiles.js";
 import { type CredentialsFile, CredentialsStore } from "./store.js";
 
@@ -12,17 +12,35 @@ export interface KeySource {
   readonly file: CredentialsFile;
 }
 
-/** The config file as an editable store, or undefined when there is none. */
-export async function readConfigSource(path: string): Promise<KeySource | undefined> {
+/** The config file's store, or undefined when there is no config file. */
+export async function configStore(path: string): Promise<CredentialsStore | undefined> {
   try {
     await stat(path);
   } catch (err) {
     if (errnoCode(err) === "ENOENT") return undefined;
     throw new KeyctlError(fileErrorMessage(err, "reading", path));
   }
-  const store = new CredentialsStore(path, { flavour: "config" });
-  return { store, file: await store.read() };
+  return new CredentialsStore(path, { flavour: "config" });
 }
+
+/** The config file as an editable store, or undefined when there is none. */
+export async function readConfigSource(path: string): Promise<KeySource | undefined> {
+  const store = await configStore(path);
+  return store ? { store, file: await store.read() } : undefined;
+}
+
+/** The settings a listing reads: the kind of key, and how a profile without one signs in. */
+export const LISTED_KEYS: ReadonlySet<string> = new Set([
+  "aws_access_key_id",
+  "aws_secret_access_key",
+  "aws_session_token",
+  "aws_security_token",
+  "role_arn",
+  "web_identity_token_file",
+  "sso_session",
+  "sso_start_url",
+  "credential_process",
+]);
 
 /** How a profile without a key of its own signs in, when the SDK can make it do so. */
 export type AuthKind = "assume-role" | "web-identity" | "sso" | "credential-process";
@@ -47,15 +65,15 @@ export function authKind(settings: ReadonlyMap<string, string>): AuthKind | unde
   return undefined;
 }
 
-function holdsKey(doc: CredentialsDocument | undefined, profile: string): boolean {
+function holdsKey(doc: ProfileReader | undefined, profile: string): boolean {
   return doc?.get(profile, "aws_access_key_id") !== undefined;
 }
 
 /** Whether profile P's key is the config file's: only when the credentials file holds none for P. */
 export function keyInConfig(
   profile: string,
-  credentials: CredentialsDocument,
-  config: CredentialsDocument | undefined,
+  credentials: ProfileReader,
+  config: ProfileReader | undefined,
 ): boolean {
   return !holdsKey(credentials, profile) && holdsKey(config, profile);
 }
@@ -71,8 +89,8 @@ export interface ConfigProfile {
  * (where the credentials file has none for the name), or a way to sign in without one.
  */
 export function configProfiles(
-  credentials: CredentialsDocument,
-  config: CredentialsDocument | undefined,
+  credentials: ProfileReader,
+  config: ProfileReader | undefined,
 ): ConfigProfile[] {
   if (!config) return [];
   const out: ConfigProfile[] = [];

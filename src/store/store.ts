@@ -73,6 +73,12 @@ export class CredentialsStore {
   }
 
   async read(): Promise<CredentialsFile> {
+    const raw = await this.readText();
+    return { ...raw, doc: CredentialsDocument.parse(raw.text, this.flavour) };
+  }
+
+  /** The file's text without parsing it, for read-only commands that scan it themselves. */
+  async readText(): Promise<Omit<CredentialsFile, "doc">> {
     const realPath = await this.resolve();
     let bytes: Buffer;
     let mode: number;
@@ -89,7 +95,7 @@ export class CredentialsStore {
     } catch {
       throw new KeyctlError(`${this.path} is not valid UTF-8 text; fix or replace the file, then run again.`);
     }
-    return { path: this.path, realPath, text, doc: CredentialsDocument.parse(text, this.flavour), mode };
+    return { path: this.path, realPath, text, mode };
   }
 
   async update<T>(edit: Edit<T>): Promise<CommitResult<T>> {
