@@ -1,4 +1,4 @@
-import type { CredentialsDocument } from "./ini/document.js";
+import type { CredentialsDocument, ProfileReader } from "./ini/document.js";
 
 export type CredentialKind = "long-term" | "temporary" | "none";
 
@@ -29,7 +29,7 @@ export function previousMarker(profile: string): string {
  * only looks like one — a user's own `foo-previous`, or a copy older keyctl versions wrote without
  * the marker — is an ordinary profile until a rotation of the base proves it keyctl's and marks it.
  */
-export function isKeyctlCopy(doc: CredentialsDocument, name: string): boolean {
+export function isKeyctlCopy(doc: ProfileReader, name: string): boolean {
   if (!isPreviousProfile(name)) return false;
   const base = name.slice(0, -PREVIOUS_SUFFIX.length);
   if (!doc.has(base)) return false;
@@ -49,7 +49,7 @@ export function credentialKind(settings: ReadonlyMap<string, string>): Credentia
 }
 
 /** The profiles of the file in file order, without the `*-previous` copies keyctl keeps. */
-export function listProfiles(doc: CredentialsDocument): ProfileSummary[] {
+export function listProfiles(doc: ProfileReader): ProfileSummary[] {
   return doc
     .profileNames()
     .filter((name) => !isKeyctlCopy(doc, name))

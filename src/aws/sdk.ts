@@ -227,9 +227,10 @@ export async function profileProvider(options: {
   configFile: string;
   settings: AwsSettings;
   mfaCode: (serial: string) => Promise<string>;
+  operation?: string | undefined;
 }): Promise<AwsCredentialIdentityProvider> {
   const { fromIni } = await import("@aws-sdk/credential-providers");
-  return fromIni({
+  const provider = fromIni({
     profile: options.profile,
     filepath: options.credentialsFile,
     configFilepath: options.configFile,
@@ -242,4 +243,17 @@ export async function profileProvider(options: {
       ...(options.settings.endpoints.sts ? { endpoint: options.settings.endpoints.sts } : {}),
     },
   });
+  // The provider runs inside the first call it signs: its own failure (AssumeRole refused, say)
+  // must be reported as that call, not as the GetCallerIdentity that happened to need credentials.
+  const operation = options.operation ?? "loading the auth profile's credentials";
+  return (identity) => call(operation, () => provider(identity));
+}
+
+/** The call a profile's SDK credential provider makes, for error messages. */
+export function providerOperation(settings: ReadonlyMap<string, string>): string | undefined {
+  if (settings.has("role_arn"))
+    return settings.has("web_identity_token_file") ? "AssumeRoleWithWebIdentity" : "AssumeRole";
+  if (settings.has("sso_session") || settings.has("sso_start_url")) return "SSO GetRoleCredentials";
+  if (settings.has("credential_process")) return "credential_process";
+  return undefined;
 }

@@ -2,7 +2,14 @@ import { readFile } from "node:fs/promises";
 import type { AuthSession, CallerIdentity, StaticCredentials, StsPort } from "../engine/ports.js";
 import { errnoCode, KeyctlError, UsageError } from "../errors.js";
 import { CredentialsDocument } from "../ini/document.js";
-import { createIam, createSts, mfaSession, profileProvider, providerIdentity } from "./sdk.js";
+import {
+  createIam,
+  createSts,
+  mfaSession,
+  profileProvider,
+  providerIdentity,
+  providerOperation,
+} from "./sdk.js";
 import { resolveSettings } from "./settings.js";
 
 export interface SessionOptions {
@@ -109,6 +116,7 @@ export async function openSessions(options: SessionOptions): Promise<Sessions> {
     configFile: options.configPath,
     settings: aws,
     mfaCode: askCode,
+    operation: providerOperation(settings),
   });
   return {
     auth: {

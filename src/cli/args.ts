@@ -238,7 +238,15 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
   if (o.restore) restore = positionals.shift() ?? true;
   if (positionals.length > 1)
     throw new UsageError(`Too many arguments: ${positionals.join(" ")} (see keyctl --help)`);
-  const targets = [...(positionals[0] !== undefined ? [positionals[0]] : []), ...(o["target-profile"] ?? [])];
+  const positional = positionals[0];
+  if (positional !== undefined && o["target-profile"] !== undefined) {
+    // `keyctl alice -t admin` reads like "alice, as admin"; a batch of two would be a surprise.
+    const other = o["target-profile"][0];
+    throw new UsageError(
+      `Give profiles either as the argument or with -t, not both: keyctl -a ${other} -t ${positional} signs in as ${other}, keyctl -t ${positional} -t ${other} rotates both.`,
+    );
+  }
+  const targets = [...(positional !== undefined ? [positional] : []), ...(o["target-profile"] ?? [])];
 
   const oldKey = o["old-key"] ?? "keep";
   if (oldKey !== "keep" && oldKey !== "deactivate" && oldKey !== "delete") {

@@ -4,9 +4,17 @@ import { createTerminal } from "../cli/terminal.js";
 import { awsFailure } from "../engine/messages.js";
 import { readTarget } from "../engine/plan.js";
 import { ExitCode, KeyctlError, UsageError } from "../errors.js";
+import type { CredentialsDocument } from "../ini/document.js";
 import { credentialKind, isKeyctlCopy, listProfiles } from "../profiles.js";
 import { DEFAULT_KEEP_BACKUPS, pruneBackups } from "../store/backups.js";
-import { credentialsPath } from "../store/paths.js";
+import {
+  AUTH_KIND_LABEL,
+  configProfiles,
+  isAuthKind,
+  keyInConfig,
+  readConfigSource,
+} from "../store/config.js";
+import { configPath, credentialsPath } from "../store/paths.js";
 import { CredentialsStore } from "../store/store.js";
 import { windDownOnInterrupt } from "../util/interrupt.js";
 import { type Outcome, renderSummary, runTargets } from "./batch.js";
@@ -17,8 +25,16 @@ import { runListKeys } from "./list-keys.js";
 export async function runAws(input: CliInput, out: Output): Promise<number> {
   const store = new CredentialsStore(credentialsPath(input.credentials));
   const file = await store.read();
+  const config = await readConfigSource(configPath());
   const terminal = createTerminal({ yes: input.yes });
-  const ctx: CommandContext = { input, out, terminal, store, file };
+  const ctx: CommandContext = {
+    input,
+    out,
+    terminal,
+    store,
+    file,
+    sources: { credentials: { store, file }, config },
+  };
   if (process.env.AWS_ACCESS_KEY_ID) {
     out.warn(
       "AWS_ACCESS_KEY_ID is set in the environment: the AWS CLI and SDKs use it instead of the profiles in the credentials file.",
@@ -37,6 +53,7 @@ async function dispatch(ctx: CommandContext): Promise<number> {
   const { input } = ctx;
   switch (input.command) {
     case "list-keys":
+      return runListKeys(holderOf(ctx, input.targets[0] ?? input.auth));
     case "list-all-keys":
       return runListKeys(ctx);
     case "interactive":
@@ -49,41 +66,72 @@ async function dispatch(ctx: CommandContext): Promise<number> {
   }
 }
 
+/**
+ * The context of the file that holds `profile`'s key: the credentials file, unless only the config
+ * file holds one for it (the AWS CLI reads it from there then).
+ */
+function holderOf(ctx: CommandContext, profile: string | undefined): CommandContext {
+  const { credentials, config } = ctx.sources;
+  if (profile === undefined || !config || !keyInConfig(profile, credentials.file.doc, config.file.doc)) {
+    return ctx;
+  }
+  let inConfig = configContexts.get(ctx);
+  if (!inConfig) {
+    inConfig = { ...ctx, store: config.store, file: config.file };
+    configContexts.set(ctx, inConfig);
+  }
+  return inConfig;
+}
+
+/** One config-file context per run: a batch groups its targets by context. */
+const configContexts = new WeakMap<CommandContext, CommandContext>();
+
 function chooseTargets(ctx: CommandContext): string[] {
-  const { input, file } = ctx;
+  const { input, sources } = ctx;
   if (input.all) {
-    const all = file.doc
-      .profileNames()
-      .filter(
-        (name) =>
-          !isKeyctlCopy(file.doc, name) &&
-          credentialKind(file.doc.profile(name) ?? new Map()) === "long-term",
-      );
-    if (all.length === 0)
-      throw new KeyctlError(`No profile of ${file.path} holds a long-term key; nothing to rotate.`);
-    return all;
+    const longTerm = (doc: CredentialsDocument) =>
+      doc
+        .profileNames()
+        .filter(
+          (name) =>
+            !isKeyctlCopy(doc, name) && credentialKind(doc.profile(name) ?? new Map()) === "long-term",
+        );
+    const config = sources.config?.file.doc;
+    const inConfig = config
+      ? longTerm(config).filter((name) => keyInConfig(name, sources.credentials.file.doc, config))
+      : [];
+    return [...longTerm(sources.credentials.file.doc), ...inConfig];
   }
   if (input.targets.length > 0) return [...new Set(input.targets)];
   if (input.auth) return [input.auth];
   throw new UsageError(`Name the profile: keyctl ${input.command === "finish" ? "--finish " : ""}-t PROFILE`);
 }
 
+/** What answers the menu instead. */
+const MENU_FLAGS = "-t PROFILE [-a AUTH_PROFILE] to name the profiles";
+
 async function runInteractive(ctx: CommandContext): Promise<number> {
-  const profiles = listProfiles(ctx.file.doc).map((p) => p.name);
-  if (profiles.length === 0) throw new KeyctlError(`No profiles in ${ctx.file.path}; nothing to rotate.`);
-  if (!ctx.terminal.canPrompt) {
-    throw new UsageError(
-      "No terminal for the profile menu; name the profiles: keyctl -t PROFILE [-a AUTH_PROFILE].",
-    );
+  const { credentials, config } = ctx.sources;
+  const withKeys = listProfiles(credentials.file.doc).map((p) => p.name);
+  const fromConfig = configProfiles(credentials.file.doc, config?.file.doc);
+  // Config-only auth profiles can sign in but hold no key: offered for signing in only.
+  const targets = [...withKeys, ...fromConfig.filter((p) => !isAuthKind(p.kind)).map((p) => p.name)];
+  const signers = new Map<string, string>(targets.map((name) => [name, name]));
+  for (const p of fromConfig) {
+    if (isAuthKind(p.kind)) signers.set(`${p.name}  (${AUTH_KIND_LABEL[p.kind]}, holds no key)`, p.name);
   }
-  const auth = await ctx.terminal.choose(
+  if (targets.length === 0) throw new KeyctlError(`No profiles in ${ctx.file.path}; nothing to rotate.`);
+  const chosen = await ctx.terminal.choose(
     "Select the profile to use for AWS API authentication:\n(its credentials call IAM)\n\nAvailable profiles for authentication:",
-    profiles,
+    [...signers.keys()],
+    MENU_FLAGS,
   );
+  const auth = signers.get(chosen)!;
   process.stderr.write(`\n${"=".repeat(60)}\n`);
   const target = await ctx.terminal.choose(
     "Select the profile whose keys you want to rotate:\n(it gets the new key)\n\nAvailable profiles to rotate:",
-    profiles,
+    targets,
+    MENU_FLAGS,
   );
   return runJob(ctx, auth, [target]);
 }
@@ -97,15 +145,25 @@ async function runJob(
   authProfile: string | undefined,
   targets: string[],
 ): Promise<number> {
-  const { input, file } = ctx;
-  for (const t of targets) readTarget(file.doc, t, file.path, input.previousName);
+  const { input } = ctx;
+  if (targets.length === 0) {
+    // --all on a file of temporary or no keys: a scheduled run has nothing to do, which is fine.
+    if (ctx.out.json) renderSummary(ctx, []);
+    else ctx.out.note(`No profile of ${ctx.file.path} holds a long-term key; nothing to rotate.`);
+    return ExitCode.ok;
+  }
+  const holder = new Map(targets.map((t) => [t, holderOf(ctx, t)]));
+  for (const t of targets) {
+    const { file } = holder.get(t)!;
+    readTarget(file.doc, t, file.path, input.previousName);
+  }
   const batch = targets.length > 1 || input.all;
   if (!batch) {
-    const sessions = await openFor(ctx, authProfile ?? targets[0]!);
-    const outcomes = await runTargets(ctx, targets, () => Promise.resolve(sessions), { live: false });
-    const only = outcomes[0]!;
-    if (only.error) throw only.error;
-    await prune(ctx, outcomes);
+    const only = holder.get(targets[0]!)!;
+    const sessions = await openFor(only, authProfile ?? targets[0]!);
+    const outcomes = await runTargets(only, targets, () => Promise.resolve(sessions), { live: false });
+    if (outcomes[0]!.error) throw outcomes[0]!.error;
+    await prune(only, outcomes);
     return worstExit(outcomes);
   }
 
@@ -115,7 +173,7 @@ async function runJob(
   const sharing: Outcome[] = [];
   const distinct: string[] = [];
   for (const t of targets) {
-    const id = file.doc.get(t, "aws_access_key_id") ?? "";
+    const id = holder.get(t)!.file.doc.get(t, "aws_access_key_id") ?? "";
     const first = byKey.get(id);
     if (first === undefined) {
       byKey.set(id, t);
@@ -140,21 +198,31 @@ async function runJob(
     ? await sessionFor(authProfile).then(
         (s) => s.auth.signingKeyId,
         // The rotations report the failure to open it, each for its own profile.
-        () => file.doc.get(authProfile, "aws_access_key_id"),
+        () => holderOf(ctx, authProfile).file.doc.get(authProfile, "aws_access_key_id"),
       )
     : undefined;
   const holdsAuthKey = (t: string) =>
-    authKeyId !== undefined && file.doc.get(t, "aws_access_key_id") === authKeyId;
+    authKeyId !== undefined && holder.get(t)!.file.doc.get(t, "aws_access_key_id") === authKeyId;
   const first = distinct.filter((t) => !holdsAuthKey(t));
   const last = distinct.filter(holdsAuthKey);
+  // Each file's targets go through that file's store; the credentials file's first.
+  const byFile = async (list: string[]): Promise<Outcome[]> => {
+    const done: Outcome[] = [];
+    for (const c of new Set(list.map((t) => holder.get(t)!))) {
+      const mine = list.filter((t) => holder.get(t) === c);
+      const outcomes = await runTargets(c, mine, sessionFor, { live: true });
+      await prune(c, outcomes);
+      done.push(...outcomes);
+    }
+    return done;
+  };
   const outcomes = await windDownOnInterrupt(async () => [
-    ...(await runTargets(ctx, first, sessionFor, { live: true })),
-    ...(last.length > 0 ? await runTargets(ctx, last, sessionFor, { live: true }) : []),
+    ...(await byFile(first)),
+    ...(last.length > 0 ? await byFile(last) : []),
     ...sharing,
   ]);
   const order = new Map(targets.map((t, i) => [t, i]));
   outcomes.sort((a, b) => order.get(a.profile)! - order.get(b.profile)!);
-  await prune(ctx, outcomes);
   renderSummary(ctx, outcomes);
   return worstExit(outcomes);
 }

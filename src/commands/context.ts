@@ -2,6 +2,7 @@ import type { CliInput } from "../cli/args.js";
 import type { Output } from "../cli/output.js";
 import type { Terminal } from "../cli/terminal.js";
 import { awsFailure } from "../engine/messages.js";
+import type { KeySource } from "../store/config.js";
 import { configPath } from "../store/paths.js";
 import type { CredentialsFile, CredentialsStore } from "../store/store.js";
 import { notingChanges } from "../util/changes.js";
@@ -10,8 +11,11 @@ export interface CommandContext {
   readonly input: CliInput;
   readonly out: Output;
   readonly terminal: Terminal;
+  /** The file that holds the keys being worked on: the credentials file, or the config file. */
   readonly store: CredentialsStore;
   readonly file: CredentialsFile;
+  /** Both files, whichever one `store` is: authentication reads them the way the AWS CLI does. */
+  readonly sources: { readonly credentials: KeySource; readonly config?: KeySource | undefined };
 }
 
 /** Opens the auth profile's IAM session (and STS), whatever kind of profile it is. */
@@ -20,12 +24,17 @@ export async function openFor(ctx: CommandContext, authProfile: string) {
   try {
     const sessions = await openSessions({
       profile: authProfile,
-      credentials: ctx.file.doc,
-      credentialsPath: ctx.file.path,
-      configPath: configPath(),
+      credentials: ctx.sources.credentials.file.doc,
+      credentialsPath: ctx.sources.credentials.file.path,
+      configPath: ctx.sources.config?.file.path ?? configPath(),
       ...(ctx.input.mfaCode ? { mfaCode: ctx.input.mfaCode } : {}),
       ...(ctx.terminal.canPrompt
-        ? { promptMfa: (serial: string) => ctx.terminal.ask(`MFA code for ${serial}: `, "--mfa-code") }
+        ? {
+            promptMfa: (serial: string) =>
+              ctx.terminal.ask(`MFA code for ${serial}: `, "--mfa-code CODE", (code) =>
+                /^\d{6}$/.test(code) ? undefined : "The MFA code is the 6 digits your MFA device shows",
+              ),
+          }
         : {}),
     });
     return { ...sessions, auth: { ...sessions.auth, iam: notingChanges(sessions.auth.iam) } };

@@ -10,6 +10,8 @@ export function describeAwsError(err: unknown, userName?: string): string {
   const who = userName ? ` for IAM user ${userName}` : "";
   switch (err.code) {
     case "AccessDenied":
+      if (op.startsWith("AssumeRole"))
+        return `STS refused ${op} for the auth profile (AccessDenied); check its role_arn, its source profile's permission to assume the role and the role's trust policy.`;
       return `IAM refused ${op}${who} (AccessDenied); give the auth profile the keyctl policy (see policies/ in the README).${awsReason(err.message)}`;
     case "InvalidClientTokenId":
       return `AWS does not know the key that signed ${op} (InvalidClientTokenId): it was deleted, deactivated or belongs to another partition; fix the auth profile's key.`;

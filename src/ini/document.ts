@@ -2,12 +2,50 @@
 //
 // Every line keeps its raw text and its own line ending, so printing is concatenation and a parsed
 // document prints back to the exact input. Reading follows the AWS SDK for JavaScript's rules
-// (which is what keyctl authenticates with): whole-line `#`/`;` comments, a `#`/`;` preceded by
-// whitespace starts an inline comment, the first `=` splits key from value, section names are
-// verbatim, an empty value opens an indented sub-setting block, duplicate sections merge with the
-// later value winning. Edits replace only the lines they touch.
+// for the line structure: whole-line `#`/`;` comments, a `#`/`;` preceded by whitespace starts an
+// inline comment, the first `=` splits key from value, section names are verbatim, an empty value
+// opens an indented sub-setting block, duplicate sections merge with the later value winning.
+// Option names follow the AWS CLI (botocore's configparser) instead: they are case-insensitive, so
+// `AWS_ACCESS_KEY_ID = …` is a key; they are read in lower case and a line keeps its own spelling
+// when its value is replaced. Edits replace only the lines they touch.
 
 export type LineEnding = "\n" | "\r\n";
+
+/**
+ * Which file the text is. In the credentials file profile P is section `[P]`. In the config file
+ * it is `[profile P]` (`[default]` for default) and other sections (`sso-session`, `services`) are
+ * no profile; the profile-level methods take and give profile names either way, so the same
+ * rotation code edits both files.
+ */
+export type Flavour = "credentials" | "config";
+
+/** What reading profiles needs: the editable document and the listing's scan (scan.ts) both give it. */
+export interface ProfileReader {
+  profileNames(): string[];
+  has(name: string): boolean;
+  profile(name: string): Map<string, string> | undefined;
+  get(name: string, key: string): string | undefined;
+  /** The comment lines inside profile `name`'s sections. */
+  commentLines(name: string): string[];
+}
+
+/** The profile a config-file section holds, as botocore names it; undefined for other sections. */
+export function configProfileName(section: string): string | undefined {
+  if (section === "default") return "default";
+  const m = /^profile\s+(.*)$/.exec(section);
+  if (!m) return undefined;
+  const rest = m[1]!.trim();
+  // botocore splits the header like a shell: `profile "a b"` is a b, `profile a b` is no profile.
+  const quoted = /^(["'])(.*)\1$/.exec(rest);
+  if (quoted) return quoted[2]!;
+  return rest === "" || /\s/.test(rest) ? undefined : rest;
+}
+
+/** The header a new config-file section for profile P gets. */
+function configSectionName(profile: string): string {
+  if (profile === "default") return "default";
+  return /\s/.test(profile) ? `profile "${profile}"` : `profile ${profile}`;
+}
 
 interface RawLine {
   text: string;
@@ -15,7 +53,7 @@ interface RawLine {
 }
 
 export interface Entry {
-  /** Key as the SDK names it: `name`, or `parent.name` inside a sub-setting block. */
+  /** Key in lower case: `name`, or `parent.name` inside a sub-setting block. */
   readonly key: string;
   readonly value: string;
   readonly line: number;
@@ -74,22 +112,25 @@ function isBlankOrComment(text: string): boolean {
   return t === "" || t.startsWith("#") || t.startsWith(";");
 }
 
-export class CredentialsDocument {
+export class CredentialsDocument implements ProfileReader {
   private bom: string;
   private lines: RawLine[];
   private parsed: Section[] = [];
   /** Sections by name, in file order: profile look-ups stay O(1) on files with thousands of them. */
   private byName = new Map<string, Section[]>();
 
-  private constructor(bom: string, lines: RawLine[]) {
+  readonly flavour: Flavour;
+
+  private constructor(bom: string, lines: RawLine[], flavour: Flavour) {
+    this.flavour = flavour;
     this.bom = bom;
     this.lines = lines;
     this.analyze();
   }
 
-  static parse(text: string): CredentialsDocument {
+  static parse(text: string, flavour: Flavour = "credentials"): CredentialsDocument {
     const bom = text.startsWith(BOM) ? BOM : "";
-    return new CredentialsDocument(bom, splitLines(text.slice(bom.length)));
+    return new CredentialsDocument(bom, splitLines(text.slice(bom.length)), flavour);
   }
 
   toString(): string {
@@ -113,7 +154,7 @@ export class CredentialsDocument {
     return this.parsed;
   }
 
-  /** Section names in file order, each once. */
+  /** Profile names in file order, each once (in a credentials file, the section names). */
   profileNames(): string[] {
     return [...this.byName.keys()];
   }
@@ -135,17 +176,22 @@ export class CredentialsDocument {
     return merged;
   }
 
+  /** One setting; the key matches whatever its spelling in the file. */
   get(name: string, key: string): string | undefined {
-    return this.profile(name)?.get(key);
+    return this.profile(name)?.get(key.toLowerCase());
   }
 
-  /** Sets one key of a profile. Only the value's characters change on an existing line. */
+  /**
+   * Sets one key of a profile. Only the value's characters change on an existing line, so the key
+   * keeps the spelling it has in the file.
+   */
   set(name: string, key: string, value: string): void {
     assertValue(key, value);
     const sections = this.sectionsNamed(name);
     if (sections.length === 0) throw new Error(`no section [${name}]`);
+    const wanted = key.toLowerCase();
     for (let i = sections.length - 1; i >= 0; i--) {
-      const entry = findLast(sections[i]!.entries, (e) => e.key === key);
+      const entry = findLast(sections[i]!.entries, (e) => e.key === wanted);
       if (entry) {
         const line = this.lines[entry.line]!;
         const text = line.text;
@@ -163,8 +209,9 @@ export class CredentialsDocument {
   /** Removes one key of a profile (every occurrence). Returns whether anything was removed. */
   unset(name: string, key: string): boolean {
     const doomed = new Set<number>();
+    const wanted = key.toLowerCase();
     for (const s of this.sectionsNamed(name))
-      for (const e of s.entries) if (e.key === key) doomed.add(e.line);
+      for (const e of s.entries) if (e.key === wanted) doomed.add(e.line);
     if (doomed.size === 0) return false;
     this.removeLineSet(doomed);
     return true;
@@ -217,7 +264,7 @@ export class CredentialsDocument {
       if (endedBare) this.lines[this.lines.length - 1]!.eol = "";
       return;
     }
-    const block = [`[${name}]`, ...body];
+    const block = [`[${this.flavour === "config" ? configSectionName(name) : name}]`, ...body];
     const lastLine = this.lines[this.lines.length - 1];
     if (lastLine && lastLine.text.trim() !== "") block.unshift("");
     this.insertLines(this.lines.length, block);
@@ -302,7 +349,7 @@ export class CredentialsDocument {
       current.lastContentLine = index;
       const eq = content.indexOf("=");
       if (eq <= lead) continue;
-      const name = content.slice(lead, eq).trim();
+      const name = content.slice(lead, eq).trim().toLowerCase();
       let valueStart = eq + 1;
       while (valueStart < content.length && isSpace(content.charCodeAt(valueStart))) valueStart++;
       let valueEnd = content.length;
@@ -323,10 +370,13 @@ export class CredentialsDocument {
     if (current) sections.push(current);
     this.parsed = sections;
     this.byName = new Map();
+    const config = this.flavour === "config";
     for (const s of sections) {
-      const list = this.byName.get(s.name);
+      const profile = config ? configProfileName(s.name) : s.name;
+      if (profile === undefined) continue;
+      const list = this.byName.get(profile);
       if (list) list.push(s);
-      else this.byName.set(s.name, [s]);
+      else this.byName.set(profile, [s]);
     }
   }
 }

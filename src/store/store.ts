@@ -2,7 +2,7 @@ import type { Stats } from "node:fs";
 import { readFile, realpath, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { asDirectoryError, errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
-import { CredentialsDocument } from "../ini/document.js";
+import { CredentialsDocument, type Flavour } from "../ini/document.js";
 import { noteChange } from "../util/changes.js";
 import { shielded } from "../util/interrupt.js";
 import { removeStaleTemps, replaceFileAtomic, writeNewPrivateFile } from "./atomic.js";
@@ -32,6 +32,8 @@ export interface StoreOptions {
   /** How long to wait for another keyctl to release the lock. */
   readonly lockWaitMs?: number;
   readonly now?: () => Date;
+  /** The config file holds profiles as `[profile P]`; see Flavour. */
+  readonly flavour?: Flavour;
 }
 
 export type Edit<T> = (doc: CredentialsDocument, current: CredentialsFile) => T;
@@ -72,6 +74,7 @@ export class CredentialsStore {
   private readonly staleLockMs: number;
   private readonly lockWaitMs: number;
   private readonly now: () => Date;
+  readonly flavour: Flavour;
   private backupPath: string | undefined;
 
   constructor(path: string, options: StoreOptions = {}) {
@@ -79,6 +82,7 @@ export class CredentialsStore {
     this.staleLockMs = options.staleLockMs ?? 5_000;
     this.lockWaitMs = options.lockWaitMs ?? 60_000;
     this.now = options.now ?? (() => new Date());
+    this.flavour = options.flavour ?? "credentials";
   }
 
   /** The backup this store made before its first change, if any. */
@@ -87,6 +91,12 @@ export class CredentialsStore {
   }
 
   async read(): Promise<CredentialsFile> {
+    const raw = await this.readText();
+    return { ...raw, doc: CredentialsDocument.parse(raw.text, this.flavour) };
+  }
+
+  /** The file's text without parsing it, for read-only commands that scan it themselves. */
+  async readText(): Promise<Omit<CredentialsFile, "doc">> {
     const realPath = await this.resolve();
     let bytes: Buffer;
     let mode: number;
@@ -108,7 +118,7 @@ export class CredentialsStore {
     } catch {
       throw new KeyctlError(`${this.path} is not valid UTF-8 text; fix or replace the file, then run again.`);
     }
-    return { path: this.path, realPath, text, doc: CredentialsDocument.parse(text), mode };
+    return { path: this.path, realPath, text, mode };
   }
 
   async update<T>(edit: Edit<T>): Promise<CommitResult<T>> {
@@ -200,7 +210,7 @@ export class CredentialsStore {
     for (let attempt = 0; ; attempt++) {
       const current = await this.read();
       if (attempt === 0) await this.removeCrashLeftovers(current.realPath);
-      const doc = CredentialsDocument.parse(current.text);
+      const doc = CredentialsDocument.parse(current.text, this.flavour);
       const value = edit(doc, current);
       const next = doc.toString();
       const tightenedFrom = (current.mode & 0o077) !== 0 ? current.mode : undefined;

@@ -1,6 +1,6 @@
 // The auth profile may be any kind the AWS SDK resolves; here an assume-role profile that lives
 // only in AWS_CONFIG_FILE (role_arn + source_profile), rotating another user's key as an admin.
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CreateRoleCommand, PutRolePolicyCommand, PutUserPolicyCommand } from "@aws-sdk/client-iam";
 import { describe, expect, it } from "vitest";
@@ -75,5 +75,29 @@ describe("auth profiles the SDK resolves", () => {
     const create = w.proxy.calls.find((c) => c.action === "CreateAccessKey");
     expect(create?.accessKeyId).not.toBe(ops.accessKeyId);
     expect(create?.accessKeyId?.startsWith("ASIA")).toBe(true);
+  });
+
+  it("an assume-role the source profile may not make is reported as AssumeRole failing", async () => {
+    const dev = await w.fx.createUserWithKey("dev", { policy: "none" });
+    const ops = await w.fx.createUserWithKey("ops", { policy: "none" });
+    const { home, credentials } = await makeHome(`${profileText("dev", dev)}\n${profileText("ops", ops)}`);
+    const before = await readFile(credentials, "utf8");
+    const config = join(home, ".aws", "config");
+    await writeFile(
+      config,
+      "[profile rotator]\nrole_arn = arn:aws:iam::123456789012:role/key-rotator\nsource_profile = ops\n",
+    );
+    const run = await runCli(["-a", "rotator", "-t", "dev"], {
+      home,
+      endpoint: w.endpoint,
+      env: { AWS_CONFIG_FILE: config },
+    });
+    expect(run.status).toBe(1);
+    const errors = run.stderr.split("\n").filter((l) => l.startsWith("keyctl:"));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/AssumeRole/);
+    expect(errors[0]).not.toMatch(/GetCallerIdentity/);
+    expect(w.proxy.calls.some((c) => c.action === "AssumeRole")).toBe(true);
+    expect(await readFile(credentials, "utf8")).toBe(before);
   });
 });

@@ -87,6 +87,30 @@ describe("an auth profile with mfa_serial", () => {
     });
   }
 
+  it("a piped MFA code is used like --mfa-code; one that is not 6 digits is refused before any call", async () => {
+    const s = await setup("credentials");
+    const refused = await runCli(["-a", "admin", "-t", "alice"], {
+      home: s.home,
+      endpoint: w.endpoint,
+      input: "12345\n",
+    });
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/6 digits.*--mfa-code/);
+    expect(w.proxy.calls.some((c) => c.action === "GetSessionToken")).toBe(false);
+    expect(mutatingCalls(w)).toEqual([]);
+
+    await w.moto.setAuth(false);
+    const run = await runCli(["-a", "admin", "-t", "alice"], {
+      home: s.home,
+      endpoint: w.endpoint,
+      input: "246810\n",
+    });
+    await w.moto.setAuth(true);
+    expect(run.status, run.stderr).toBe(0);
+    const session = w.proxy.calls.filter((c) => c.action === "GetSessionToken");
+    expect(session.map((c) => c.params)).toEqual([expect.objectContaining({ TokenCode: "246810" })]);
+  });
+
   it("self-service with mfa_serial on the target: the session rotates, -previous keeps mfa_serial", async () => {
     const { alice } = await createUsers(w.fx, { alice: "self" });
     const serial = `arn:aws:iam::${ACCOUNT}:mfa/alice`;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CredentialsDocument } from "../../../src/ini/document.js";
-import { sdkKeepsNameVerbatim, sdkParseCredentials } from "../../helpers/sdk-ini.js";
+import { agreesUpToCase, sdkKeepsNameVerbatim, sdkParseCredentials } from "../../helpers/sdk-ini.js";
 
 const parse = (text: string) => CredentialsDocument.parse(text);
 const obj = (m: Map<string, string> | undefined) => (m ? Object.fromEntries(m) : undefined);
@@ -84,6 +84,12 @@ describe("reading", () => {
     });
   });
 
+  it("reads key names in any case as the same lower-case key, later line winning", () => {
+    const doc = parse("[a]\nAWS_Access_Key_ID = AKIA1\nREGION = eu-west-1\naws_access_key_id = AKIA2\n");
+    expect(obj(doc.profile("a"))).toEqual({ aws_access_key_id: "AKIA2", region: "eu-west-1" });
+    expect(doc.get("a", "AWS_ACCESS_KEY_ID")).toBe("AKIA2");
+  });
+
   it("reads indented continuation-like lines as plain keys (as the JS SDK does)", () => {
     const doc = parse("[a]\naws_session_token = tok\n  region = x\n  just text\n");
     expect(obj(doc.profile("a"))).toEqual({ aws_session_token: "tok", region: "x" });
@@ -111,7 +117,7 @@ describe("reading", () => {
     expect(doc.get("profile x", "k")).toBe("1");
   });
 
-  it("reads what the AWS SDK's own parser reads, on tricky files", async () => {
+  it("reads what the AWS SDK's own parser reads (key names in lower case), on tricky files", async () => {
     const files = [
       "[default]\naws_access_key_id = AKIADEFAULT # c\naws_secret_access_key=secret;notcomment\n",
       "[Work]\nk = 1\n[other]\nk=2\n[Work]\nk = 3\nj = 4\n",
@@ -130,7 +136,7 @@ describe("reading", () => {
       const doc = parse(text);
       const sdk = await sdkParseCredentials(text);
       for (const name of doc.profileNames().filter(sdkKeepsNameVerbatim)) {
-        expect(obj(doc.profile(name)), `${JSON.stringify(text)} [${name}]`).toEqual(sdk[name] ?? {});
+        expect(agreesUpToCase(doc.profile(name), sdk[name]), `${JSON.stringify(text)} [${name}]`).toBe(true);
       }
       // Every profile the SDK sees is a section here too (`profile x` is the SDK's `profile.x`).
       for (const name of Object.keys(sdk)) {
@@ -142,6 +148,13 @@ describe("reading", () => {
 });
 
 describe("set", () => {
+  it("replaces the value of an upper-case key line and keeps its spelling", () => {
+    const doc = parse("[a]\nAWS_ACCESS_KEY_ID = AKIAOLD\nAWS_SECRET_ACCESS_KEY=old\n");
+    doc.set("a", "aws_access_key_id", "AKIANEW");
+    doc.set("a", "aws_secret_access_key", "new");
+    expect(doc.toString()).toBe("[a]\nAWS_ACCESS_KEY_ID = AKIANEW\nAWS_SECRET_ACCESS_KEY=new\n");
+  });
+
   it("changes only the value characters of the line, keeping spacing and inline comment", () => {
     const text =
       "# head\n[a]\naws_access_key_id   =\tAKIAOLD   # rotated by hand\nk=v\n[b]\naws_access_key_id = AKIAB\n";
