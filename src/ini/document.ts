@@ -36,14 +36,19 @@ const INLINE_COMMENT = /(^|\s)[;#]/;
 const BOM = "\uFEFF";
 
 function splitLines(text: string): RawLine[] {
-  // One native split does the scanning; the separators come back at odd indexes.
-  const parts = text.split(/(\r?\n)/);
+  // indexOf scanning: a split with a captured separator built an array twice the size of the
+  // file's line count, which was most of the garbage of parsing a big file.
   const lines: RawLine[] = [];
-  for (let i = 0; i < parts.length; i += 2) {
-    const eol = parts[i + 1] as RawLine["eol"] | undefined;
-    const lineText = parts[i]!;
-    if (eol === undefined && lineText === "") break;
-    lines.push({ text: lineText, eol: eol ?? "" });
+  let start = 0;
+  while (start < text.length) {
+    const lf = text.indexOf("\n", start);
+    if (lf < 0) {
+      lines.push({ text: text.slice(start), eol: "" });
+      break;
+    }
+    const crlf = lf > start && text.charCodeAt(lf - 1) === 13;
+    lines.push({ text: text.slice(start, crlf ? lf - 1 : lf), eol: crlf ? "\r\n" : "\n" });
+    start = lf + 1;
   }
   return lines;
 }
@@ -80,11 +85,21 @@ export class CredentialsDocument {
   private parsed: Section[] = [];
   /** Sections by name, in file order: profile look-ups stay O(1) on files with thousands of them. */
   private byName = new Map<string, Section[]>();
+  /**
+   * Whether `lines` changed since the last analysis. Edits only mark it, and the next look-up
+   * analyses once: a rotation's several edits of a big file cost one analysis, not one each.
+   */
+  private stale = true;
 
   private constructor(bom: string, lines: RawLine[]) {
     this.bom = bom;
     this.lines = lines;
+  }
+
+  private index(): void {
+    if (!this.stale) return;
     this.analyze();
+    this.stale = false;
   }
 
   static parse(text: string): CredentialsDocument {
@@ -110,19 +125,23 @@ export class CredentialsDocument {
   }
 
   get sections(): readonly Section[] {
+    this.index();
     return this.parsed;
   }
 
   /** Section names in file order, each once. */
   profileNames(): string[] {
+    this.index();
     return [...this.byName.keys()];
   }
 
   sectionsNamed(name: string): Section[] {
+    this.index();
     return [...(this.byName.get(name) ?? [])];
   }
 
   has(name: string): boolean {
+    this.index();
     return this.byName.has(name);
   }
 
@@ -145,14 +164,19 @@ export class CredentialsDocument {
     const sections = this.sectionsNamed(name);
     if (sections.length === 0) throw new Error(`no section [${name}]`);
     for (let i = sections.length - 1; i >= 0; i--) {
-      const entry = findLast(sections[i]!.entries, (e) => e.key === key);
+      const entries = sections[i]!.entries as Entry[];
+      const at = findLastIndex(entries, (e) => e.key === key);
+      const entry = entries[at];
       if (entry) {
         const line = this.lines[entry.line]!;
         const text = line.text;
         const gap =
           entry.valueStart === entry.valueEnd && !/\s$/.test(text.slice(0, entry.valueStart)) ? " " : "";
         line.text = text.slice(0, entry.valueStart) + gap + value + text.slice(entry.valueEnd);
-        this.analyze();
+        // assertValue keeps the line what it was (same key, no comment, no break): only this
+        // entry's value moves, so the analysis is patched rather than redone over the whole file.
+        const valueStart = entry.valueStart + gap.length;
+        entries[at] = { ...entry, value, valueStart, valueEnd: valueStart + value.length };
         return;
       }
     }
@@ -198,7 +222,7 @@ export class CredentialsDocument {
       const endedBare =
         s.lastContentLine === this.lines.length - 1 && this.lines[s.lastContentLine]!.eol === "";
       this.lines.splice(s.headerLine + 1, s.lastContentLine - s.headerLine);
-      this.analyze();
+      this.stale = true;
       this.insertLines(s.headerLine + 1, body);
       if (endedBare) this.lines[this.lines.length - 1]!.eol = "";
       return;
@@ -229,10 +253,11 @@ export class CredentialsDocument {
   replaceAll(text: string): void {
     this.bom = text.startsWith(BOM) ? BOM : "";
     this.lines = splitLines(text.slice(this.bom.length));
-    this.analyze();
+    this.stale = true;
   }
 
   private inAnySectionBody(line: number): boolean {
+    this.index();
     return this.parsed.some((s) => line > s.headerLine && line <= s.lastContentLine);
   }
 
@@ -241,7 +266,7 @@ export class CredentialsDocument {
     this.lines = this.lines.filter((_, i) => !doomed.has(i));
     const tail = this.lines[this.lines.length - 1];
     if (endedBare && tail) tail.eol = "";
-    this.analyze();
+    this.stale = true;
   }
 
   /** Inserts new lines before index `at`, in the file's line-ending style. */
@@ -256,7 +281,7 @@ export class CredentialsDocument {
       fresh[fresh.length - 1]!.eol = "";
     }
     this.lines.splice(at, 0, ...fresh);
-    this.analyze();
+    this.stale = true;
   }
 
   private analyze(): void {
@@ -317,9 +342,9 @@ export class CredentialsDocument {
   }
 }
 
-function findLast<T>(items: readonly T[], pred: (item: T) => boolean): T | undefined {
-  for (let i = items.length - 1; i >= 0; i--) if (pred(items[i]!)) return items[i];
-  return undefined;
+function findLastIndex<T>(items: readonly T[], pred: (item: T) => boolean): number {
+  for (let i = items.length - 1; i >= 0; i--) if (pred(items[i]!)) return i;
+  return -1;
 }
 
 function assertLine(text: string): void {
