@@ -34,6 +34,22 @@ export interface StoreOptions {
 
 export type Edit<T> = (doc: CredentialsDocument, current: CredentialsFile) => T;
 
+/** The file's bytes and mode as one read found them. */
+interface Snapshot {
+  readonly bytes: Buffer;
+  readonly mode: number;
+}
+
+/** An edit applied before the lock was taken, to the file as it was then. */
+interface Prepared<T> {
+  readonly seen: Buffer;
+  readonly value: T;
+  readonly next: string;
+  readonly changed: boolean;
+}
+
+type CommitPrepared = <T>(edit: Edit<T>, prepared?: Prepared<T>) => Promise<CommitResult<T>>;
+
 export interface LockedStore {
   read(): Promise<CredentialsFile>;
   /** Applies `edit` to the file as it is on disk now and writes the result atomically. */
@@ -61,6 +77,8 @@ export class CredentialsStore {
   private readonly lockWaitMs: number;
   private readonly now: () => Date;
   private backupPath: string | undefined;
+  /** Whether this store's first locked commit has removed killed writers' temp files yet. */
+  private swept = false;
 
   constructor(path: string, options: StoreOptions = {}) {
     this.path = path;
@@ -76,26 +94,61 @@ export class CredentialsStore {
 
   async read(): Promise<CredentialsFile> {
     const realPath = await this.resolve();
-    let bytes: Buffer;
-    let mode: number;
+    return this.fileOf(realPath, await this.snapshot(realPath));
+  }
+
+  /**
+   * Like `withLock((locked) => locked.commit(edit))`, but the edit is first applied before the file
+   * lock is taken, in this process's turn for the file: under the lock, a file still byte-identical
+   * to what the edit saw is then written without being parsed, edited or printed again.
+   */
+  async update<T>(edit: Edit<T>): Promise<CommitResult<T>> {
+    const realPath = await this.resolve();
+    const leave = await inProcessTurn(realPath);
     try {
-      bytes = await readFile(realPath);
-      mode = (await stat(realPath)).mode & 0o777;
+      const prepared = await this.prepare(realPath, edit);
+      return await shielded(() =>
+        this.withFileLock(realPath, (locked) => locked.commitPrepared(edit, prepared)),
+      );
+    } finally {
+      leave();
+    }
+  }
+
+  private async prepare<T>(realPath: string, edit: Edit<T>): Promise<Prepared<T> | undefined> {
+    try {
+      const snapshot = await this.snapshot(realPath);
+      const file = this.fileOf(realPath, snapshot);
+      const value = edit(file.doc, file);
+      const next = file.doc.toString();
+      return { seen: snapshot.bytes, value, next, changed: next !== file.text };
+    } catch {
+      // Whatever failed is met again under the lock, on the file as it is then, and reported there.
+      return undefined;
+    }
+  }
+
+  private async snapshot(realPath: string): Promise<Snapshot> {
+    try {
+      const bytes = await readFile(realPath);
+      return { bytes, mode: (await stat(realPath)).mode & 0o777 };
     } catch (err) {
       if (errnoCode(err) === "ENOENT") throw new KeyctlError(missingFileMessage(this.path));
       throw new KeyctlError(fileErrorMessage(err, "reading", this.path));
     }
-    let text: string;
+  }
+
+  private textOf(bytes: Buffer): string {
     try {
-      text = decoder.decode(bytes);
+      return decoder.decode(bytes);
     } catch {
       throw new KeyctlError(`${this.path} is not valid UTF-8 text; fix or replace the file, then run again.`);
     }
-    return { path: this.path, realPath, text, doc: CredentialsDocument.parse(text), mode };
   }
 
-  async update<T>(edit: Edit<T>): Promise<CommitResult<T>> {
-    return this.withLock((locked) => locked.commit(edit));
+  private fileOf(realPath: string, { bytes, mode }: Snapshot): CredentialsFile {
+    const text = this.textOf(bytes);
+    return { path: this.path, realPath, text, doc: CredentialsDocument.parse(text), mode };
   }
 
   /** Runs `fn` holding the cross-process lock of this credentials file. */
@@ -110,7 +163,10 @@ export class CredentialsStore {
     }
   }
 
-  private async withFileLock<T>(realPath: string, fn: (locked: LockedStore) => Promise<T>): Promise<T> {
+  private async withFileLock<T>(
+    realPath: string,
+    fn: (locked: LockedStore & { commitPrepared: CommitPrepared }) => Promise<T>,
+  ): Promise<T> {
     let compromised: Error | undefined;
     let release: () => Promise<void>;
     try {
@@ -125,17 +181,24 @@ export class CredentialsStore {
       }
       throw new KeyctlError(fileErrorMessage(err, "locking", this.path));
     }
-    const locked: LockedStore = {
+    const commitPrepared: CommitPrepared = async (edit, prepared) => {
+      if (compromised) {
+        throw new KeyctlError(
+          `Lost the lock on ${this.path} (${compromised.message}); nothing was written, run again.`,
+        );
+      }
+      return this.commitLocked(realPath, edit, prepared);
+    };
+    const locked = {
       read: () => this.read(),
-      commit: async (edit) => {
-        if (compromised) {
-          throw new KeyctlError(
-            `Lost the lock on ${this.path} (${compromised.message}); nothing was written, run again.`,
-          );
-        }
-        return this.commitLocked(edit);
+      commit: <U>(edit: Edit<U>) => commitPrepared(edit),
+      commitPrepared,
+      backup: async () => {
+        if (this.backupPath) return undefined;
+        const { bytes } = await this.snapshot(realPath);
+        this.textOf(bytes);
+        return this.ensureBackup(bytes);
       },
-      backup: async () => this.ensureBackup(await this.read()),
     };
     const heldFrom = TRACE_LOCK ? epochMs() : 0;
     try {
@@ -175,25 +238,42 @@ export class CredentialsStore {
     }
   }
 
-  private async commitLocked<T>(edit: Edit<T>): Promise<CommitResult<T>> {
+  private async commitLocked<T>(
+    realPath: string,
+    edit: Edit<T>,
+    prepared?: Prepared<T>,
+  ): Promise<CommitResult<T>> {
     // A writer that ignores our lock (the AWS CLI, an editor) may change the file while we prepare
     // ours; the last check sits right before the rename, and the edit is re-applied on its text.
+    // Under the lock: one read, the edit only if the file moved since it was prepared, one re-check.
     let madeBackup: string | undefined;
     for (let attempt = 0; ; attempt++) {
-      const current = await this.read();
-      if (attempt === 0) await this.removeCrashLeftovers(current.realPath);
-      const doc = CredentialsDocument.parse(current.text);
-      const value = edit(doc, current);
-      const next = doc.toString();
+      const current = await this.snapshot(realPath);
+      if (!this.swept) {
+        this.swept = true;
+        await this.removeCrashLeftovers(realPath);
+      }
+      let value: T;
+      let next: string;
+      let unchanged: boolean;
+      if (attempt === 0 && prepared?.seen.equals(current.bytes)) {
+        ({ value, next } = prepared);
+        unchanged = !prepared.changed;
+      } else {
+        const file = this.fileOf(realPath, current);
+        value = edit(file.doc, file);
+        next = file.doc.toString();
+        unchanged = next === file.text;
+      }
       const tightenedFrom = (current.mode & 0o077) !== 0 ? current.mode : undefined;
-      if (next === current.text && tightenedFrom === undefined) return { value, changed: false };
+      if (unchanged && tightenedFrom === undefined) return { value, changed: false };
       // A retry after a concurrent change must still report the backup the first attempt made.
-      madeBackup ??= await this.ensureBackup(current);
+      madeBackup ??= await this.ensureBackup(current.bytes);
       const backupPath = madeBackup;
       try {
-        await replaceFileAtomic(current.realPath, Buffer.from(next, "utf8"), async () => {
-          const now = await readFile(current.realPath).catch(() => undefined);
-          if (!now || !Buffer.from(current.text, "utf8").equals(now)) throw new ConcurrentChange();
+        await replaceFileAtomic(realPath, Buffer.from(next, "utf8"), async () => {
+          const now = await readFile(realPath).catch(() => undefined);
+          if (!now || !current.bytes.equals(now)) throw new ConcurrentChange();
         });
       } catch (err) {
         if (err instanceof ConcurrentChange) {
@@ -219,14 +299,14 @@ export class CredentialsStore {
     if (this.path !== realPath) await removeStaleTemps(this.path).catch(() => []);
   }
 
-  private async ensureBackup(current: CredentialsFile): Promise<string | undefined> {
+  private async ensureBackup(bytes: Buffer): Promise<string | undefined> {
     if (this.backupPath) return undefined;
     const stamp = backupStamp(this.now());
     const base = `${this.path}.backup.${stamp}`;
     for (let n = 1; n < 1000; n++) {
       const candidate = n === 1 ? base : `${base}_${n}`;
       try {
-        await writeNewPrivateFile(candidate, Buffer.from(current.text, "utf8"));
+        await writeNewPrivateFile(candidate, bytes);
         this.backupPath = candidate;
         return candidate;
       } catch (err) {
