@@ -1,11 +1,22 @@
 import { defineConfig } from "vitest/config";
 
+// A Node version the caller asked for (.ci/run's extra runs): refuse to run on any other, so a green
+// run on "Node 24" cannot quietly have been a run on the machine's Node.
+const wanted = process.env.KEYCTL_TEST_NODE_MAJOR;
+if (wanted && process.versions.node.split(".")[0] !== wanted) {
+  throw new Error(`KEYCTL_TEST_NODE_MAJOR=${wanted} but vitest runs on Node ${process.version}`);
+}
+
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // Each file is its own process with its own moto, proxy, gate and temp HOMEs, so files share no
+    // state. Most of a file's time is spent waiting on moto and on the CLI children it spawns, so
+    // more files than cores overlap those waits (vitest's default on 2 cores is one file at a time).
+    maxWorkers: 4,
     env: { AWS_EC2_METADATA_DISABLED: "true", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
   },
 });

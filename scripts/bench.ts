@@ -1,35 +1,49 @@
-// `npm run bench`: start-up and end-to-end figures, each next to bare `node -e 0` on this machine.
-//   1. keyctl --help and keyctl --list on a 5,000-profile file (goal: --list ≤ 1.3× bare node)
-//   2. one self-rotation against local moto: wall time, AWS calls, time before the first call
-//      (goal: first call within 1.5× bare node's whole run)
-//   3. 30 rotations: one `--all` run against 30 separate `keyctl -a admin -t uN` runs (goal ≥ 10×),
-//      on bare local moto and again with 50 ms of latency per call added by the proxy
-// `--quick` runs fewer repetitions. Nothing here reaches AWS: every call goes to loopback.
+// `npm run bench`: keyctl's figures next to bare `node -e 0`, all on this machine, against local moto
+// through the test proxy (nothing reaches AWS: every call goes to loopback).
+//   1. start-up: --help, --list on 20 and on 5,000 profiles
+//   2. the latency model: 50 ms added per request and 100 ms per new connection, as a far-away
+//      AWS endpoint costs; one self-rotation (requests, connections, wall time), the same with
+//      20,000 other profiles in the file, `-a admin --all` over 30 and 200 profiles against a loop
+//      of single runs (and the share of the batch's wall time spent holding the file lock), and
+//      `--list-all-keys` over 500 users
+//   3. a table of issue 9's goals with the measured values
+// Every child, bare node included, gets only PATH and HOME (plus the endpoint variables keyctl needs):
+// the caller's NODE_OPTIONS or NODE_EXTRA_CA_CERTS would otherwise move the floor and the ratios.
+// Options: --quick (fewer repetitions), --node PATH (the Node binary for the floor and for keyctl),
+// --baseline PATH/TO/keyctl.mjs (another build, e.g. main's, measured in the same run beside this one).
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type AccessKeyPair, createFixtures } from "../test/harness/fixtures.js";
+import { join, resolve } from "node:path";
+import { type AccessKeyPair, createFixtures, type Fixtures } from "../test/harness/fixtures.js";
 import { type MotoServer, motoEnv, REPO_ROOT, startMoto } from "../test/harness/moto.js";
 import { type FaultProxy, startProxy } from "../test/harness/proxy.js";
 
+const argv = process.argv.slice(2);
+const option = (name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const quick = argv.includes("--quick");
+const NODE = resolve(option("--node") ?? process.execPath);
 const CLI = join(REPO_ROOT, "dist", "keyctl.mjs");
-const quick = process.argv.includes("--quick");
+const BASELINE = option("--baseline") ? resolve(option("--baseline")!) : undefined;
 const RUNS = quick ? 5 : 15;
+const ROTATIONS = quick ? 3 : 7;
+const REQUEST_MS = 50;
+const CONNECTION_MS = 100;
 
 interface Timed {
   readonly ms: number;
-  readonly startedAt: number;
   readonly code: number | null;
 }
 
-function timed(args: string[], env: Record<string, string> = {}): Promise<Timed> {
-  return new Promise((resolve, reject) => {
-    const startedAt = Date.now();
+function timed(args: readonly string[], env: Record<string, string>): Promise<Timed> {
+  return new Promise((resolvePromise, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, args, {
+    const child = spawn(NODE, args, {
       stdio: ["ignore", "ignore", "pipe"],
-      env: { PATH: process.env.PATH ?? "", ...env },
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
     });
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => {
@@ -37,137 +51,277 @@ function timed(args: string[], env: Record<string, string> = {}): Promise<Timed>
     });
     child.on("error", reject);
     child.on("close", (code) => {
-      if (code !== 0) process.stderr.write(`  (exit ${code}: ${stderr.trim().split("\n")[0]})\n`);
-      resolve({ ms: performance.now() - t0, startedAt, code });
+      const ms = performance.now() - t0;
+      if (code !== 0) process.stderr.write(`  (exit ${code}: ${stderr.trim().split("\n").at(-1)})\n`);
+      resolvePromise({ ms, code });
     });
   });
 }
 
-function median(values: number[]): number {
+function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-async function sample(args: string[], env?: Record<string, string>): Promise<number> {
-  const times: number[] = [];
+async function sample(args: readonly string[], env: Record<string, string>): Promise<number> {
   await timed(args, env); // warm the file cache
+  const times: number[] = [];
   for (let i = 0; i < RUNS; i++) times.push((await timed(args, env)).ms);
   return median(times);
 }
 
-const fmt = (ms: number) => `${ms.toFixed(0).padStart(6)} ms`;
-const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+const ms = (v: number) => `${v.toFixed(0).padStart(6)} ms`;
+const x = (v: number) => `${v.toFixed(2)}×`;
+const line = (label: string, value: string, note = "") =>
+  console.log(`   ${label.padEnd(44)} ${value}  ${note}`);
 
-async function startup(home: string): Promise<number> {
-  const big = join(home, "big-credentials");
-  const lines: string[] = ["# 5,000 profiles"];
-  for (let i = 0; i < 5000; i++) {
-    lines.push(`[profile-${i}]`, `aws_access_key_id = AKIA${String(i).padStart(16, "0")}`);
-    lines.push(`aws_secret_access_key = ${"s".repeat(40)}`, "region = eu-west-1", "");
+function profileBlock(name: string, key: AccessKeyPair): string {
+  return `[${name}]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`;
+}
+
+/** `count` profiles with keys no IAM user owns: the bulk of a big file, never touched by a rotation. */
+function otherProfiles(count: number): string {
+  const blocks: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = `AKIA${String(i).padStart(16, "0")}`;
+    const secret = `${String(i).padStart(8, "0")}${"wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY".slice(0, 32)}`;
+    blocks.push(
+      `[other-${i}]\naws_access_key_id = ${id}\naws_secret_access_key = ${secret}\nregion = eu-west-1\n`,
+    );
   }
-  await writeFile(big, lines.join("\n"), { mode: 0o600 });
-  const bare = await sample(["-e", "0"]);
-  const help = await sample([CLI, "--help"]);
-  const list = await sample([CLI, "--list", "-c", big], { HOME: home });
-  console.log(`\n1. Start-up (median of ${RUNS})`);
-  console.log(`   node -e 0                          ${fmt(bare)}`);
-  console.log(`   keyctl --help                      ${fmt(help)}  ${ratio(help, bare)} bare node`);
-  console.log(
-    `   keyctl --list (5,000 profiles)     ${fmt(list)}  ${ratio(list, bare)} bare node (goal ≤ 1.30×)`,
-  );
-  return bare;
+  return blocks.join("\n");
 }
 
-function credentialsOf(profiles: [string, AccessKeyPair][]): string {
-  return profiles
-    .map(
-      ([name, k]) =>
-        `[${name}]\naws_access_key_id = ${k.accessKeyId}\naws_secret_access_key = ${k.secretAccessKey}\n`,
-    )
-    .join("\n");
-}
-
-async function freshHome(root: string, name: string, text: string): Promise<string> {
-  const home = join(root, name);
+let homes = 0;
+async function freshHome(root: string, credentials: string): Promise<string> {
+  const home = join(root, `home-${homes++}`);
   await mkdir(join(home, ".aws"), { recursive: true });
-  await writeFile(join(home, ".aws", "credentials"), text, { mode: 0o600 });
+  await writeFile(join(home, ".aws", "credentials"), credentials, { mode: 0o600 });
   return home;
 }
 
-async function selfRotation(root: string, moto: MotoServer, proxy: FaultProxy, bare: number): Promise<void> {
-  const fx = createFixtures(moto.url, { proxy });
-  const walls: number[] = [];
-  const firsts: number[] = [];
-  let calls: string[] = [];
-  const n = quick ? 3 : 7;
-  for (let i = 0; i < n; i++) {
-    await moto.reset();
-    proxy.reset();
-    const key = await fx.createUserWithKey("bench");
-    const home = await freshHome(root, `self-${i}`, credentialsOf([["bench", key]]));
-    const run = await timed([CLI, "-t", "bench"], { HOME: home, ...motoEnv(proxy.url) });
-    walls.push(run.ms);
-    firsts.push((proxy.calls[0]?.at ?? Number.NaN) - run.startedAt);
-    calls = proxy.calls.map((c) => c.action);
-  }
-  console.log(`\n2. One self-rotation against local moto (median of ${n})`);
-  console.log(`   wall time                          ${fmt(median(walls))}`);
-  console.log(
-    `   AWS calls                          ${String(calls.length).padStart(6)}     ${calls.join(", ")}`,
-  );
-  console.log(
-    `   time before the first AWS call     ${fmt(median(firsts))}  ${ratio(median(firsts), bare)} bare node (goal ≤ 1.50×)`,
-  );
+interface Lab {
+  readonly root: string;
+  readonly moto: MotoServer;
+  readonly proxy: FaultProxy;
+  readonly fx: Fixtures;
 }
 
-async function batchVersusLoop(
-  root: string,
-  moto: MotoServer,
-  proxy: FaultProxy,
-  latencyMs = 0,
-): Promise<void> {
-  const fx = createFixtures(moto.url, { proxy });
-  const seed = async (policy: "self" | "none" = "none"): Promise<[string, AccessKeyPair][]> => {
-    await moto.reset();
-    proxy.reset();
-    proxy.setLatency(latencyMs);
-    const profiles: [string, AccessKeyPair][] = [];
-    for (let i = 0; i < 30; i++) profiles.push([`u${i}`, await fx.createUserWithKey(`u${i}`, { policy })]);
-    await fx.createUser("admin", { policy: "admin" });
-    profiles.push(["admin", await fx.createKey("admin")]);
-    return profiles;
+/** Empty moto, then fresh proxy counters with the latency model on. */
+async function resetLab(lab: Lab): Promise<void> {
+  await lab.moto.reset();
+  restartCounters(lab);
+}
+
+/** Keeps moto's users; the proxy's reset also clears its latency, so that is set again. */
+function restartCounters(lab: Lab): void {
+  lab.proxy.reset();
+  lab.proxy.setLatency(REQUEST_MS);
+  lab.proxy.setConnectionLatency(CONNECTION_MS);
+}
+
+const env = (home: string, lab: Lab, extra: Record<string, string> = {}) => ({
+  HOME: home,
+  ...motoEnv(lab.proxy.url),
+  ...extra,
+});
+
+async function startup(root: string) {
+  const home = await freshHome(root, "");
+  const small = join(root, "credentials-20");
+  const big = join(root, "credentials-5000");
+  await writeFile(small, otherProfiles(20), { mode: 0o600 });
+  await writeFile(big, otherProfiles(5000), { mode: 0o600 });
+  const bare = await sample(["-e", "0"], { HOME: home });
+  const help = await sample([CLI, "--help"], { HOME: home });
+  const list20 = await sample([CLI, "--list", "-c", small], { HOME: home });
+  const list5000 = await sample([CLI, "--list", "-c", big], { HOME: home });
+  console.log(`\n1. Start-up (median of ${RUNS})`);
+  line("node -e 0", ms(bare));
+  line("keyctl --help", ms(help), `${x(help / bare)} bare node`);
+  line("keyctl --list, 20 profiles", ms(list20), `${x(list20 / bare)} bare node`);
+  line("keyctl --list, 5,000 profiles", ms(list5000), `${x(list5000 / bare)} bare node`);
+  return { bare, help, list20, list5000 };
+}
+
+interface SelfRotation {
+  readonly wall: number;
+  readonly requests: number;
+  readonly connections: number;
+}
+
+async function selfRotation(lab: Lab, cli: string, others: number): Promise<SelfRotation> {
+  const walls: number[] = [];
+  let requests = 0;
+  let connections = 0;
+  const bulk = others > 0 ? `${otherProfiles(others)}\n` : "";
+  for (let i = 0; i < ROTATIONS; i++) {
+    await resetLab(lab);
+    const key = await lab.fx.createUserWithKey("bench", { policy: "self" });
+    const home = await freshHome(lab.root, bulk + profileBlock("bench", key));
+    const run = await timed([cli, "-t", "bench", "--yes"], env(home, lab));
+    if (run.code !== 0) throw new Error(`self-rotation exited ${run.code}`);
+    walls.push(run.ms);
+    requests = lab.proxy.calls.length;
+    connections = lab.proxy.connections;
+  }
+  return { wall: median(walls), requests, connections };
+}
+
+/** Sums the lock holds a KEYCTL_TRACE_LOCK file recorded (one process: holds never overlap). */
+async function lockHeldMs(trace: string): Promise<number | undefined> {
+  const text = await readFile(trace, "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  let held = 0;
+  for (const row of text.split("\n")) {
+    const [from, to] = row.split(" ").map(Number);
+    if (from !== undefined && to !== undefined && !Number.isNaN(from) && !Number.isNaN(to)) held += to - from;
+  }
+  return held;
+}
+
+interface Batch {
+  readonly profiles: number;
+  readonly batch: number;
+  readonly loop: number;
+  readonly loopRuns: number;
+  readonly lockShare: number | undefined;
+  readonly holds: number;
+}
+
+/** `-a admin --all` over `count` user profiles, against single `-a admin -t uN` runs. */
+async function batchVersusLoop(lab: Lab, cli: string, count: number): Promise<Batch> {
+  const seed = async (): Promise<string> => {
+    await resetLab(lab);
+    const blocks: string[] = [];
+    for (let i = 0; i < count; i++)
+      blocks.push(profileBlock(`u${i}`, await lab.fx.createUserWithKey(`u${i}`)));
+    await lab.fx.createUser("admin", { policy: "admin" });
+    blocks.push(profileBlock("admin", await lab.fx.createKey("admin")));
+    return blocks.join("\n");
   };
-  const batchHome = await freshHome(root, "batch", credentialsOf(await seed()));
-  const batch = await timed(
-    [CLI, "-a", "admin", ...Array.from({ length: 30 }, (_, i) => ["-t", `u${i}`]).flat()],
-    {
-      HOME: batchHome,
-      ...motoEnv(proxy.url),
-    },
+  const home = await freshHome(lab.root, await seed());
+  const trace = join(home, "lock-trace");
+  restartCounters(lab);
+  const batchRun = await timed(
+    [cli, "-a", "admin", "--all", "--yes"],
+    env(home, lab, { KEYCTL_TRACE_LOCK: trace }),
   );
-  const allHome = await freshHome(
-    root,
-    "all",
-    credentialsOf((await seed("self")).filter(([n]) => n !== "admin")),
-  );
-  const all = await timed([CLI, "--all"], { HOME: allHome, ...motoEnv(proxy.url) });
-  const loopHome = await freshHome(root, "loop", credentialsOf(await seed()));
+  if (batchRun.code !== 0) process.stderr.write(`  (the batch of ${count} exited ${batchRun.code})\n`);
+  const held = await lockHeldMs(trace);
+  const holds = ((await readFile(trace, "utf8").catch(() => "")).match(/\n/g) ?? []).length;
+  // The loop: each single run costs about the same whatever the batch size, so a long loop is
+  // estimated from its first runs.
+  const loopRuns = Math.min(count, quick ? 5 : 10);
+  const loopHome = await freshHome(lab.root, await seed());
   const t0 = performance.now();
-  for (let i = 0; i < 30; i++)
-    await timed([CLI, "-a", "admin", "-t", `u${i}`], { HOME: loopHome, ...motoEnv(proxy.url) });
-  const loop = performance.now() - t0;
-  const where = latencyMs
-    ? `with ${latencyMs} ms of network latency added per call (like a real AWS endpoint)`
-    : "against local moto";
-  console.log(`\n3${latencyMs ? "b" : ""}. Thirty rotations ${where}`);
-  console.log(
-    `   keyctl --all (30 self-service)     ${fmt(all.ms)}  ${ratio(loop, all.ms)} faster than the loop (goal ≥ 10×)`,
+  for (let i = 0; i < loopRuns; i++)
+    await timed([cli, "-a", "admin", "-t", `u${i}`, "--yes"], env(loopHome, lab));
+  const loop = ((performance.now() - t0) / loopRuns) * count;
+  return {
+    profiles: count,
+    batch: batchRun.ms,
+    loop,
+    loopRuns,
+    lockShare: held === undefined ? undefined : held / batchRun.ms,
+    holds,
+  };
+}
+
+async function listAllKeys(lab: Lab, cli: string, users: number): Promise<number> {
+  await resetLab(lab);
+  for (let i = 0; i < users; i++) await lab.fx.createUserWithKey(`user-${i}`);
+  await lab.fx.createUser("admin", { policy: "admin" });
+  const home = await freshHome(lab.root, profileBlock("admin", await lab.fx.createKey("admin")));
+  restartCounters(lab);
+  const walls: number[] = [];
+  for (let i = 0; i < (quick ? 1 : 3); i++)
+    walls.push((await timed([cli, "-a", "admin", "--list-all-keys"], env(home, lab))).ms);
+  return median(walls);
+}
+
+interface Figures {
+  readonly self: SelfRotation;
+  readonly big: SelfRotation;
+  readonly batches: readonly Batch[];
+  readonly listAll: number;
+}
+
+async function latencyModel(lab: Lab, cli: string, label: string): Promise<Figures> {
+  console.log(`\n2. ${label}: ${REQUEST_MS} ms added per request, ${CONNECTION_MS} ms per new connection`);
+  const self = await selfRotation(lab, cli, 0);
+  line(
+    `one self-rotation (median of ${ROTATIONS})`,
+    ms(self.wall),
+    `${self.requests} requests on ${self.connections} connections`,
   );
-  console.log(
-    `   keyctl -a admin -t u0 … -t u29     ${fmt(batch.ms)}  ${ratio(loop, batch.ms)} faster than the loop`,
+  const big = await selfRotation(lab, cli, 20_000);
+  line(
+    "the same with 20,000 other profiles",
+    ms(big.wall),
+    `${x(big.wall / self.wall)} the rotation with none`,
   );
-  console.log(`   30 × keyctl -a admin -t uN (loop)  ${fmt(loop)}`);
+  const batches: Batch[] = [];
+  for (const count of [30, 200]) {
+    const b = await batchVersusLoop(lab, cli, count);
+    batches.push(b);
+    line(
+      `-a admin --all, ${count} profiles`,
+      ms(b.batch),
+      `${x(b.loop / b.batch)} faster than a loop of single runs`,
+    );
+    line(
+      `  loop of ${count} × -a admin -t uN`,
+      ms(b.loop),
+      b.loopRuns < count ? `(from the first ${b.loopRuns} runs)` : "",
+    );
+    line(
+      "  share of the batch's wall time holding the lock",
+      b.lockShare === undefined ? "   n/a" : `${(b.lockShare * 100).toFixed(1).padStart(5)} %`,
+      b.lockShare === undefined ? "(this build writes no KEYCTL_TRACE_LOCK)" : `${b.holds} lock holds`,
+    );
+  }
+  const listAll = await listAllKeys(lab, cli, 500);
+  line("--list-all-keys, 500 users", ms(listAll));
+  return { self, big, batches, listAll };
+}
+
+function goals(start: Awaited<ReturnType<typeof startup>>, mine: Figures, base: Figures | undefined): void {
+  const b200 = mine.batches.find((b) => b.profiles === 200);
+  const rows: [string, string, string][] = [
+    [
+      "connections / requests per self-rotation",
+      "≤ 2 / 4",
+      `${mine.self.connections} / ${mine.self.requests}`,
+    ],
+    [
+      "one self-rotation in the latency model",
+      base ? "≤ 0.47 s, ≤ 0.55× baseline" : "≤ 0.47 s",
+      `${(mine.self.wall / 1000).toFixed(2)} s${base ? `, ${x(mine.self.wall / base.self.wall)} baseline` : ""}`,
+    ],
+    ["rotation, 20,000 other profiles vs none", "≤ 1.30×", x(mine.big.wall / mine.self.wall)],
+    [
+      "batch of 200, share of wall time holding the lock",
+      "≤ 25 %",
+      b200?.lockShare === undefined ? "n/a" : `${(b200.lockShare * 100).toFixed(1)} %`,
+    ],
+    [
+      "--list, 20 / 5,000 profiles vs bare node",
+      "≤ 1.30× / ≤ 2.00×",
+      `${x(start.list20 / start.bare)} / ${x(start.list5000 / start.bare)}`,
+    ],
+    ["--help vs bare node", "(1.44× before)", x(start.help / start.bare)],
+    ["--list-all-keys, 500 users", "≤ 1.5 s", `${(mine.listAll / 1000).toFixed(2)} s`],
+  ];
+  console.log("\n3. Issue 9's goals");
+  for (const [what, goal, got] of rows) console.log(`   ${what.padEnd(50)} ${goal.padEnd(28)} ${got}`);
+  if (base) {
+    console.log("   baseline (same run):");
+    console.log(
+      `   ${"".padEnd(50)} self-rotation ${(base.self.wall / 1000).toFixed(2)} s on ${base.self.connections} connections, 20,000 profiles ${x(base.big.wall / base.self.wall)}`,
+    );
+  }
 }
 
 async function main(): Promise<void> {
@@ -175,13 +329,24 @@ async function main(): Promise<void> {
   let moto: MotoServer | undefined;
   let proxy: FaultProxy | undefined;
   try {
-    console.log(`keyctl benchmark — node ${process.version}, ${new Date().toISOString()}`);
-    const bare = await startup(root);
+    const version = await new Promise<string>((res) => {
+      const c = spawn(NODE, ["--version"], { stdio: ["ignore", "pipe", "ignore"] });
+      let out = "";
+      c.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+      });
+      c.on("close", () => res(out.trim()));
+    });
+    console.log(
+      `keyctl benchmark: keyctl and the floor on node ${version} (${NODE}), ${new Date().toISOString()}`,
+    );
+    const start = await startup(root);
     moto = await startMoto();
     proxy = await startProxy(moto.url);
-    await selfRotation(root, moto, proxy, bare);
-    await batchVersusLoop(root, moto, proxy);
-    await batchVersusLoop(root, moto, proxy, 50);
+    const lab: Lab = { root, moto, proxy, fx: createFixtures(moto.url, { proxy }) };
+    const mine = await latencyModel(lab, CLI, "This build");
+    const base = BASELINE ? await latencyModel(lab, BASELINE, `Baseline ${BASELINE}`) : undefined;
+    goals(start, mine, base);
   } finally {
     await proxy?.close();
     await moto?.stop();

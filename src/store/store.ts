@@ -1,4 +1,4 @@
-import type { Stats } from "node:fs";
+import { appendFileSync, type Stats } from "node:fs";
 import { readFile, realpath, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { asDirectoryError, errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
@@ -49,6 +49,11 @@ export interface LockedStore {
 // ignoreBOM keeps a byte order mark in the text: the document prints it back, the backup and the
 // "changed under us" check compare exact bytes (without it a file with a BOM could never be updated).
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+// For `npm run bench`: a file to which every hold of the file lock appends "from to" (epoch ms), so
+// the share of a batch's wall time spent holding the lock can be measured. Off unless set.
+const TRACE_LOCK = process.env.KEYCTL_TRACE_LOCK;
+const epochMs = () => performance.timeOrigin + performance.now();
 
 /** Why `stats` is not a file keyctl can read and replace whole, or undefined when it is one. */
 export function notRegularFile(stats: Stats, path: string): string | undefined {
@@ -167,10 +172,12 @@ export class CredentialsStore {
       },
       backup: async () => this.ensureBackup(await this.read()),
     };
+    const heldFrom = TRACE_LOCK ? epochMs() : 0;
     try {
       return await fn(locked);
     } finally {
       await release().catch(() => {});
+      if (TRACE_LOCK) appendFileSync(TRACE_LOCK, `${heldFrom.toFixed(3)} ${epochMs().toFixed(3)}\n`);
     }
   }
 

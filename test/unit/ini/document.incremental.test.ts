@@ -1,0 +1,55 @@
+// Edits patch the document's analysis (a value set in place) or defer it to the next look-up,
+// instead of re-analysing the whole file after each edit. Whatever the sequence of edits, what the
+// document then says must be what a fresh parse of its printed text says.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { CredentialsDocument } from "../../../src/ini/document.js";
+import { accessKeyId, credentialsFile, structuralNoise } from "../../helpers/credentials-arbitrary.js";
+
+const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+/** Everything a caller can read from a document, in a form that compares by value. */
+function view(doc: CredentialsDocument) {
+  return {
+    names: doc.profileNames(),
+    sections: doc.sections.map((s) => ({ ...s, entries: s.entries.map((e) => ({ ...e })) })),
+    profiles: doc.profileNames().map((n) => [n, [...(doc.profile(n) ?? new Map())]]),
+  };
+}
+
+const editStep = fc.oneof(
+  fc.record({ op: fc.constant("rotate" as const), pick: fc.nat(), id: accessKeyId }),
+  fc.record({ op: fc.constant("set" as const), pick: fc.nat(), id: accessKeyId }),
+  fc.record({ op: fc.constant("unset" as const), pick: fc.nat() }),
+  fc.record({ op: fc.constant("remove" as const), pick: fc.nat() }),
+);
+
+describe("incremental analysis", () => {
+  it("after any sequence of edits the document reads as a fresh parse of its text", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof({ weight: 4, arbitrary: credentialsFile }, { weight: 1, arbitrary: structuralNoise }),
+        fc.array(editStep, { minLength: 1, maxLength: 6 }),
+        (text, steps) => {
+          const doc = CredentialsDocument.parse(text);
+          for (const step of steps) {
+            const names = doc.profileNames();
+            if (names.length === 0) break;
+            const name = names[step.pick % names.length]!;
+            if (step.op === "rotate") {
+              // What a rotation does: keep the old body in -previous, then set both halves of the key.
+              if (doc.sectionsNamed(`${name}-previous`).length > 1) continue;
+              doc.putSection(`${name}-previous`, doc.bodyLines(name));
+              doc.set(name, "aws_access_key_id", step.id);
+              doc.set(name, "aws_secret_access_key", SECRET);
+            } else if (step.op === "set") doc.set(name, "aws_access_key_id", step.id);
+            else if (step.op === "unset") doc.unset(name, "aws_secret_access_key");
+            else doc.removeSection(name);
+            expect(view(doc)).toEqual(view(CredentialsDocument.parse(doc.toString())));
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
