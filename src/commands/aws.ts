@@ -10,6 +10,7 @@ import { credentialsPath } from "../store/paths.js";
 import { CredentialsStore } from "../store/store.js";
 import { type Outcome, renderSummary, runTargets } from "./batch.js";
 import { type CommandContext, openFor } from "./context.js";
+import { runHandOffOnly } from "./lifecycle.js";
 import { runListKeys } from "./list-keys.js";
 
 /** Commands that talk to AWS. This module pulls in the SDK; --help and --list never load it. */
@@ -42,7 +43,10 @@ async function dispatch(ctx: CommandContext): Promise<number> {
       return runInteractive(ctx);
     case "rotate":
     case "finish":
+    case "retire":
       return runJob(ctx, input.auth, chooseTargets(ctx));
+    case "handoff":
+      return runHandOffOnly(ctx, (p) => openFor(ctx, input.auth ?? p));
     default:
       throw new KeyctlError(`${input.command} is not available here.`);
   }

@@ -2,11 +2,13 @@ import type { Sessions } from "../aws/session.js";
 import { type FinishResult, finishRotation } from "../engine/finish.js";
 import { awsFailure } from "../engine/messages.js";
 import { systemClock } from "../engine/ports.js";
+import type { RetireResult } from "../engine/retire.js";
 import { type RotationEvent, type RotationResult, rotate } from "../engine/rotate.js";
 import { ExitCode, type KeyctlError } from "../errors.js";
 import { Journal } from "../store/journal.js";
 import { mapLimit } from "../util/pool.js";
 import type { CommandContext } from "./context.js";
+import { handOffHook, recordHistory, retireOutcome, stagedNextSteps } from "./lifecycle.js";
 import { renderFinish, renderRotation, rotationJson } from "./render.js";
 
 export interface Outcome {
@@ -16,6 +18,7 @@ export interface Outcome {
   readonly changedFile: boolean;
   readonly rotation?: RotationResult;
   readonly finish?: FinishResult;
+  readonly retire?: RetireResult;
   readonly error?: KeyctlError;
   /** Skipped because it holds the same key as this profile, whose rotation covers it. */
   readonly sharedWith?: string;
@@ -50,87 +53,104 @@ export async function runTargets(
       ? (await import("./spinner.js")).createSpinner()
       : undefined;
 
-  return mapLimit(targets, single ? 1 : input.concurrency, async (profile): Promise<Outcome> => {
-    const prefix = single ? "" : `${profile}: `;
-    const events = (e: RotationEvent) => {
-      if (e.type === "note") out.note(`${prefix}${e.message}`);
-      else if (e.type === "warn") out.warn(`${prefix}${e.message}`);
-      else if (e.type === "verifying") spinner?.update(e.elapsedMs, e.timeoutMs);
-      else spinner?.stop();
-    };
-    if (options.live && !out.json)
-      out.note(`${profile}: ${input.command === "finish" ? "finishing" : "rotating"}…`);
-    try {
-      const sessions = await sessionFor(profile);
-      const deps = { store, auth: sessions.auth, sts: sessions.sts, confirm, events };
-      const userFlag = input.user !== undefined ? { userFlag: input.user } : {};
-      let outcome: Outcome;
-      if (input.command === "finish") {
-        const result = await finishRotation(
-          { profile, yes: input.yes, dryRun: input.dryRun, ...userFlag },
-          deps,
-        );
-        outcome = {
-          profile,
-          status: result.status,
-          exitCode: result.exitCode,
-          changedFile: result.status === "done",
-          finish: result,
-        };
-        if (single) {
-          if (out.json) out.document({ credentialsFile: store.path, ...result });
-          else renderFinish(result, out);
-        }
-      } else {
-        const result = await rotate(
-          {
-            profile,
-            oldKeyPolicy: input.oldKey,
-            yes: input.yes,
-            dryRun: input.dryRun,
-            verifyTimeoutMs: input.verifyTimeoutMs,
-            ...(input.olderThanDays !== undefined ? { olderThanDays: input.olderThanDays } : {}),
-            ...userFlag,
-          },
-          { ...deps, journal, clock: systemClock },
-        );
-        spinner?.stop();
-        outcome = {
-          profile,
-          status: result.status,
-          exitCode: result.exitCode,
-          changedFile: result.newKeyId !== undefined,
-          rotation: result,
-        };
-        if (single) {
-          if (out.json) out.document(rotationJson(result, store.path));
-          else renderRotation(result, out, store.path);
-        }
-      }
-      if (options.live && !out.json) out.note(`${profile}: ${outcome.status}`);
-      return outcome;
-    } catch (err) {
-      spinner?.stop();
-      const error = awsFailure(err);
-      const cancelled = error.exitCode === ExitCode.cancelled;
-      if (options.live && !out.json) out.note(`${profile}: failed — ${error.message}`);
-      if (single && out.json) {
-        out.document({ profile, status: "failed", exitCode: error.exitCode, error: error.message });
-      }
-      return {
-        profile,
-        status: cancelled ? "cancelled" : "failed",
-        exitCode: error.exitCode,
-        changedFile: error.exitCode === ExitCode.partial,
-        error,
+  const outcomes = await mapLimit(
+    targets,
+    single ? 1 : input.concurrency,
+    async (profile): Promise<Outcome> => {
+      const prefix = single ? "" : `${profile}: `;
+      const events = (e: RotationEvent) => {
+        if (e.type === "note") out.note(`${prefix}${e.message}`);
+        else if (e.type === "warn") out.warn(`${prefix}${e.message}`);
+        else if (e.type === "verifying") spinner?.update(e.elapsedMs, e.timeoutMs);
+        else spinner?.stop();
       };
-    }
-  });
+      if (options.live && !out.json)
+        out.note(`${profile}: ${input.command === "finish" ? "finishing" : "rotating"}…`);
+      try {
+        const sessions = await sessionFor(profile);
+        const deps = { store, auth: sessions.auth, sts: sessions.sts, confirm, events };
+        const userFlag = input.user !== undefined ? { userFlag: input.user } : {};
+        let outcome: Outcome;
+        const staged = input.finishAfterDays;
+        if (input.command === "retire" || (input.command === "finish" && staged !== undefined)) {
+          outcome = await retireOutcome(ctx, profile, sessions, events, single);
+        } else if (input.command === "finish") {
+          const result = await finishRotation(
+            { profile, yes: input.yes, dryRun: input.dryRun, ...userFlag },
+            deps,
+          );
+          outcome = {
+            profile,
+            status: result.status,
+            exitCode: result.exitCode,
+            changedFile: result.status === "done",
+            finish: result,
+          };
+          if (single) {
+            if (out.json) out.document({ credentialsFile: store.path, ...result });
+            else renderFinish(result, out);
+          }
+        } else {
+          const rotated = await rotate(
+            {
+              profile,
+              // On the staged path the old key stays active now; later runs retire it once unused.
+              oldKeyPolicy: staged !== undefined ? "keep" : input.oldKey,
+              yes: input.yes,
+              dryRun: input.dryRun,
+              verifyTimeoutMs: input.verifyTimeoutMs,
+              ...(input.olderThanDays !== undefined ? { olderThanDays: input.olderThanDays } : {}),
+              ...userFlag,
+            },
+            { ...deps, journal, clock: systemClock, ...(await handOffHook(ctx, profile)) },
+          );
+          spinner?.stop();
+          const result = staged !== undefined ? stagedNextSteps(rotated, staged) : rotated;
+          // A profile not due for rotation may still have an old key on its way out.
+          if (staged !== undefined && result.status === "skipped") {
+            if (!out.json) out.note(`${prefix}not rotated: ${result.problem ?? ""}`);
+            return await retireOutcome(ctx, profile, sessions, events, single);
+          }
+          outcome = {
+            profile,
+            status: result.status,
+            exitCode: result.exitCode,
+            changedFile: result.newKeyId !== undefined,
+            rotation: result,
+          };
+          if (single) {
+            if (out.json) out.document(rotationJson(result, store.path));
+            else renderRotation(result, out, store.path);
+          }
+        }
+        if (options.live && !out.json) out.note(`${profile}: ${outcome.status}`);
+        return outcome;
+      } catch (err) {
+        spinner?.stop();
+        const error = awsFailure(err);
+        const cancelled = error.exitCode === ExitCode.cancelled;
+        if (options.live && !out.json) out.note(`${profile}: failed — ${error.message}`);
+        if (single && out.json) {
+          out.document({ profile, status: "failed", exitCode: error.exitCode, error: error.message });
+        }
+        return {
+          profile,
+          status: cancelled ? "cancelled" : "failed",
+          exitCode: error.exitCode,
+          changedFile: error.exitCode === ExitCode.partial,
+          error,
+        };
+      }
+    },
+  );
+  await recordHistory(ctx, outcomes);
+  return outcomes;
 }
 
 function outcomeJson(o: Outcome, credentialsFile: string) {
   if (o.rotation) return rotationJson(o.rotation, credentialsFile);
   if (o.finish) return { credentialsFile, ...o.finish };
+  if (o.retire) return { credentialsFile, ...o.retire };
   return {
     profile: o.profile,
     status: o.status,
@@ -162,6 +182,7 @@ function detail(o: Outcome): string {
     const text = `${r.oldKeyId} → ${r.newKeyId ?? "?"} (old key ${r.oldKey})`;
     return r.problem ? `${text}; ${r.problem}` : text;
   }
+  if (o.retire) return o.retire.message;
   const f = o.finish;
   if (f) return f.problem ?? `retired ${f.retiredKeyId} (${f.oldKey})`;
   return "";
@@ -199,7 +220,7 @@ export function renderSummary(ctx: CommandContext, outcomes: readonly Outcome[])
       : `${failed} of ${outcomes.length} profile(s) need attention (see above); the others are done.`,
   );
   for (const o of outcomes) {
-    for (const step of o.rotation?.nextSteps ?? o.finish?.nextSteps ?? []) {
+    for (const step of o.rotation?.nextSteps ?? o.finish?.nextSteps ?? o.retire?.nextSteps ?? []) {
       if (o.exitCode !== 0) out.note(`${o.profile}: ${step}`);
     }
   }
