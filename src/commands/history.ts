@@ -20,6 +20,8 @@ export interface HistoryEntry {
   readonly account?: string;
   readonly oldKeyId?: string;
   readonly newKeyId?: string;
+  /** For a retirement: the profile's key, proven to work before the old one was touched. */
+  readonly currentKeyId?: string;
   /** What happened to the old key in IAM. */
   readonly oldKey?: string;
   /** A key deleted to make room under IAM's 2-key limit. */

@@ -197,7 +197,7 @@ function entryOf(o: Outcome, time: string): HistoryEntry | undefined {
       ...(t.userName !== undefined ? { user: t.userName } : {}),
       ...(t.account !== undefined ? { account: t.account } : {}),
       ...(t.oldKeyId !== undefined ? { oldKeyId: t.oldKeyId } : {}),
-      ...(t.currentKeyId !== undefined ? { newKeyId: t.currentKeyId } : {}),
+      ...(t.currentKeyId !== undefined ? { currentKeyId: t.currentKeyId } : {}),
       oldKey: t.status === "deactivated" ? "deactivated" : t.status === "deleted" ? "deleted" : "partial",
       detail: t.message,
     };
