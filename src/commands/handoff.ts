@@ -133,6 +133,9 @@ function runOne(command: string, key: HandOffKey, timeoutMs: number): Promise<st
         // already gone
       }
     };
+    // keyctl stopped by a signal must not leave the command running on with the key.
+    const onExit = () => kill("SIGTERM");
+    process.once("exit", onExit);
     const timer = setTimeout(() => {
       timedOut = true;
       kill("SIGTERM");
@@ -140,10 +143,12 @@ function runOne(command: string, key: HandOffKey, timeoutMs: number): Promise<st
     }, timeoutMs);
     child.on("error", (err) => {
       clearTimeout(timer);
+      process.off("exit", onExit);
       resolve(`could not start /bin/sh (${err.message})`);
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      process.off("exit", onExit);
       if (timedOut) resolve(`it did not finish within ${Math.round(timeoutMs / 1000)} s (--then-timeout)`);
       else if (code === 0) resolve(undefined);
       else resolve(code !== null ? `it exited with status ${code}` : `it was killed by ${signal}`);
