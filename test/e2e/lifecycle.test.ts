@@ -138,6 +138,39 @@ describe("--finish-after: staged retirement, run daily", () => {
     ).toEqual([]);
   });
 
+  it("never retires the old key while the current key is refused by AWS", async () => {
+    const { home, first, second, rotated } = await rotatedAlice();
+    w.gate.inject({
+      action: "GetCallerIdentity",
+      signer: second.accessKeyId,
+      fault: "respond",
+      status: 403,
+      body: `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error><RequestId>r</RequestId></ErrorResponse>`,
+    });
+    const run = await runCli(DAILY, { home, endpoint: w.endpoint, env: at(rotated + 30 * DAY) });
+    expect(run.status, run.stderr).toBe(1);
+    expect(`${run.stdout}\n${run.stderr}`).toMatch(
+      new RegExp(`current key does not work, so its old key ${first.accessKeyId} is kept`),
+    );
+    expect((await w.fx.listKeys("alice")).every((k) => k.status === "Active")).toBe(true);
+    expect(await callerIdentity(w.proxy.url, first)).toBe(arnOf("alice"));
+  });
+
+  it("an old key deactivated by hand is deleted DAYS after keyctl first sees it inactive", async () => {
+    const { home, credentials, first, second, rotated } = await rotatedAlice();
+    await w.fx.setKeyStatus("alice", first.accessKeyId, "Inactive");
+    const seen = await runCli(DAILY, { home, endpoint: w.endpoint, env: at(rotated + 20 * DAY) });
+    expect(seen.status, seen.stderr).toBe(0);
+    expect(seen.stdout).toMatch(/is inactive; deleted in 7 day/);
+    expect(await keyIds(w.fx, "alice")).toEqual([first.accessKeyId, second.accessKeyId].sort());
+    expect(await readFile(credentials, "utf8")).toContain(
+      `# keyctl: deactivated ${new Date(rotated + 20 * DAY).toISOString().slice(0, 13)}`,
+    );
+    const later = await runCli(DAILY, { home, endpoint: w.endpoint, env: at(rotated + 27.1 * DAY) });
+    expect(later.status, later.stderr).toBe(0);
+    expect(await keyIds(w.fx, "alice")).toEqual([second.accessKeyId]);
+  });
+
   it("refuses 0 days: AWS reports last use hours late", async () => {
     const { alice } = await createUsers(w.fx, { alice: "self" });
     const { home } = await makeHome(profileText("alice", alice));
