@@ -10,7 +10,7 @@ import { credentialsPath } from "../store/paths.js";
 import { CredentialsStore } from "../store/store.js";
 import { type Outcome, renderSummary, runTargets } from "./batch.js";
 import { type CommandContext, openFor } from "./context.js";
-import { runHandOffOnly } from "./lifecycle.js";
+import { recordHistory, runHandOffOnly } from "./lifecycle.js";
 import { runListKeys } from "./list-keys.js";
 
 /** Commands that talk to AWS. This module pulls in the SDK; --help and --list never load it. */
@@ -106,6 +106,7 @@ async function runJob(
     const sessions = await openFor(ctx, authProfile ?? targets[0]!);
     const outcomes = await runTargets(ctx, targets, () => Promise.resolve(sessions), { live: false });
     const only = outcomes[0]!;
+    await recordHistory(ctx, outcomes);
     if (only.error) throw only.error;
     await prune(ctx, outcomes);
     return worstExit(outcomes);
@@ -145,6 +146,7 @@ async function runJob(
     ...(last.length > 0 ? await runTargets(ctx, last, sessionFor, { live: true }) : []),
     ...sharing,
   ];
+  await recordHistory(ctx, outcomes);
   await prune(ctx, outcomes);
   renderSummary(ctx, outcomes);
   return worstExit(outcomes);

@@ -8,7 +8,7 @@ import { ExitCode, type KeyctlError } from "../errors.js";
 import { Journal } from "../store/journal.js";
 import { mapLimit } from "../util/pool.js";
 import type { CommandContext } from "./context.js";
-import { handOffHook, recordHistory, retireOutcome, stagedNextSteps } from "./lifecycle.js";
+import { blocksRotation, handOffHook, renderRetire, retireOutcome, stagedNextSteps } from "./lifecycle.js";
 import { renderFinish, renderRotation, rotationJson } from "./render.js";
 
 export interface Outcome {
@@ -53,98 +53,96 @@ export async function runTargets(
       ? (await import("./spinner.js")).createSpinner()
       : undefined;
 
-  const outcomes = await mapLimit(
-    targets,
-    single ? 1 : input.concurrency,
-    async (profile): Promise<Outcome> => {
-      const prefix = single ? "" : `${profile}: `;
-      const events = (e: RotationEvent) => {
-        if (e.type === "note") out.note(`${prefix}${e.message}`);
-        else if (e.type === "warn") out.warn(`${prefix}${e.message}`);
-        else if (e.type === "verifying") spinner?.update(e.elapsedMs, e.timeoutMs);
-        else spinner?.stop();
-      };
-      if (options.live && !out.json)
-        out.note(`${profile}: ${input.command === "finish" ? "finishing" : "rotating"}…`);
-      try {
-        const sessions = await sessionFor(profile);
-        const deps = { store, auth: sessions.auth, sts: sessions.sts, confirm, events };
-        const userFlag = input.user !== undefined ? { userFlag: input.user } : {};
-        let outcome: Outcome;
-        const staged = input.finishAfterDays;
-        if (input.command === "retire" || (input.command === "finish" && staged !== undefined)) {
-          outcome = await retireOutcome(ctx, profile, sessions, events, single);
-        } else if (input.command === "finish") {
-          const result = await finishRotation(
-            { profile, yes: input.yes, dryRun: input.dryRun, ...userFlag },
-            deps,
-          );
-          outcome = {
-            profile,
-            status: result.status,
-            exitCode: result.exitCode,
-            changedFile: result.status === "done",
-            finish: result,
-          };
-          if (single) {
-            if (out.json) out.document({ credentialsFile: store.path, ...result });
-            else renderFinish(result, out);
-          }
-        } else {
-          const rotated = await rotate(
-            {
-              profile,
-              // On the staged path the old key stays active now; later runs retire it once unused.
-              oldKeyPolicy: staged !== undefined ? "keep" : input.oldKey,
-              yes: input.yes,
-              dryRun: input.dryRun,
-              verifyTimeoutMs: input.verifyTimeoutMs,
-              ...(input.olderThanDays !== undefined ? { olderThanDays: input.olderThanDays } : {}),
-              ...userFlag,
-            },
-            { ...deps, journal, clock: systemClock, ...(await handOffHook(ctx, profile)) },
-          );
-          spinner?.stop();
-          const result = staged !== undefined ? stagedNextSteps(rotated, staged) : rotated;
-          // A profile not due for rotation may still have an old key on its way out.
-          if (staged !== undefined && result.status === "skipped") {
-            if (!out.json) out.note(`${prefix}not rotated: ${result.problem ?? ""}`);
-            return await retireOutcome(ctx, profile, sessions, events, single);
-          }
-          outcome = {
-            profile,
-            status: result.status,
-            exitCode: result.exitCode,
-            changedFile: result.newKeyId !== undefined,
-            rotation: result,
-          };
-          if (single) {
-            if (out.json) out.document(rotationJson(result, store.path));
-            else renderRotation(result, out, store.path);
-          }
-        }
-        if (options.live && !out.json) out.note(`${profile}: ${outcome.status}`);
-        return outcome;
-      } catch (err) {
-        spinner?.stop();
-        const error = awsFailure(err);
-        const cancelled = error.exitCode === ExitCode.cancelled;
-        if (options.live && !out.json) out.note(`${profile}: failed — ${error.message}`);
-        if (single && out.json) {
-          out.document({ profile, status: "failed", exitCode: error.exitCode, error: error.message });
-        }
-        return {
+  return mapLimit(targets, single ? 1 : input.concurrency, async (profile): Promise<Outcome> => {
+    const prefix = single ? "" : `${profile}: `;
+    const events = (e: RotationEvent) => {
+      if (e.type === "note") out.note(`${prefix}${e.message}`);
+      else if (e.type === "warn") out.warn(`${prefix}${e.message}`);
+      else if (e.type === "verifying") spinner?.update(e.elapsedMs, e.timeoutMs);
+      else spinner?.stop();
+    };
+    if (options.live && !out.json)
+      out.note(`${profile}: ${input.command === "rotate" ? "rotating" : "finishing"}…`);
+    try {
+      const sessions = await sessionFor(profile);
+      const deps = { store, auth: sessions.auth, sts: sessions.sts, confirm, events };
+      const userFlag = input.user !== undefined ? { userFlag: input.user } : {};
+      let outcome: Outcome;
+      const staged = input.finishAfterDays;
+      if (input.command === "retire" || (input.command === "finish" && staged !== undefined)) {
+        outcome = await retireOutcome(ctx, profile, sessions, events);
+        if (single) renderRetire(ctx, outcome);
+      } else if (input.command === "finish") {
+        const result = await finishRotation(
+          { profile, yes: input.yes, dryRun: input.dryRun, ...userFlag },
+          deps,
+        );
+        outcome = {
           profile,
-          status: cancelled ? "cancelled" : "failed",
-          exitCode: error.exitCode,
-          changedFile: error.exitCode === ExitCode.partial,
-          error,
+          status: result.status,
+          exitCode: result.exitCode,
+          changedFile: result.status === "done",
+          finish: result,
         };
+        if (single) {
+          if (out.json) out.document({ credentialsFile: store.path, ...result });
+          else renderFinish(result, out);
+        }
+      } else {
+        // Staged path: retire first; an old key still on its way out blocks a rotation that would
+        // delete it to make room.
+        const before = staged !== undefined ? await retireOutcome(ctx, profile, sessions, events) : undefined;
+        if (before && blocksRotation(ctx, before, single ? "" : prefix)) return before;
+        const rotated = await rotate(
+          {
+            profile,
+            oldKeyPolicy: staged !== undefined ? "keep" : input.oldKey,
+            yes: input.yes,
+            dryRun: input.dryRun,
+            verifyTimeoutMs: input.verifyTimeoutMs,
+            ...(input.olderThanDays !== undefined ? { olderThanDays: input.olderThanDays } : {}),
+            ...userFlag,
+          },
+          { ...deps, journal, clock: systemClock, ...(await handOffHook(ctx, profile)) },
+        );
+        spinner?.stop();
+        const result = staged !== undefined ? stagedNextSteps(rotated, staged) : rotated;
+        if (before && result.status === "skipped") {
+          if (single) renderRetire(ctx, before);
+          return before;
+        }
+        outcome = {
+          profile,
+          status: result.status,
+          exitCode: result.exitCode,
+          changedFile: result.newKeyId !== undefined,
+          rotation: result,
+          ...(before?.retire ? { retire: before.retire } : {}),
+        };
+        if (single) {
+          if (out.json) out.document(rotationJson(result, store.path));
+          else renderRotation(result, out, store.path);
+        }
       }
-    },
-  );
-  await recordHistory(ctx, outcomes);
-  return outcomes;
+      if (options.live && !out.json) out.note(`${profile}: ${outcome.status}`);
+      return outcome;
+    } catch (err) {
+      spinner?.stop();
+      const error = awsFailure(err);
+      const cancelled = error.exitCode === ExitCode.cancelled;
+      if (options.live && !out.json) out.note(`${profile}: failed — ${error.message}`);
+      if (single && out.json) {
+        out.document({ profile, status: "failed", exitCode: error.exitCode, error: error.message });
+      }
+      return {
+        profile,
+        status: cancelled ? "cancelled" : "failed",
+        exitCode: error.exitCode,
+        changedFile: error.exitCode === ExitCode.partial,
+        error,
+      };
+    }
+  });
 }
 
 function outcomeJson(o: Outcome, credentialsFile: string) {

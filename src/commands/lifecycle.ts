@@ -23,9 +23,8 @@ export async function retireOutcome(
   profile: string,
   sessions: Sessions,
   events: (e: RotationEvent) => void,
-  single: boolean,
 ): Promise<Outcome> {
-  const { input, out, store } = ctx;
+  const { input, store } = ctx;
   const result = await retireWhenUnused(
     {
       profile,
@@ -43,15 +42,6 @@ export async function retireOutcome(
         : result.status === "waiting" || result.status === "nothing"
           ? "skipped"
           : result.status;
-  if (single) {
-    if (out.json) out.document({ credentialsFile: store.path, ...result });
-    else {
-      const line = `${profile}: ${result.message}`;
-      if (result.status === "in-use" || result.status === "partial") out.warn(line);
-      else out.result(line);
-      for (const step of result.nextSteps) out.note(step);
-    }
-  }
   return {
     profile,
     status,
@@ -59,6 +49,39 @@ export async function retireOutcome(
     changedFile: result.status === "deactivated" || result.status === "deleted",
     retire: result,
   };
+}
+
+/** The result of a single target's retirement, as one line (or the JSON document). */
+export function renderRetire(ctx: CommandContext, o: Outcome): void {
+  const { out, store } = ctx;
+  const r = o.retire;
+  if (!r) return;
+  if (out.json) {
+    out.document({ credentialsFile: store.path, ...r });
+    return;
+  }
+  const line = `${r.profile}: ${r.message}`;
+  if (r.status === "in-use" || r.status === "partial") out.warn(line);
+  else out.result(line);
+  for (const step of r.nextSteps) out.note(step);
+}
+
+/**
+ * On the staged path, an old key still in `-previous` (waiting, deactivated, in use) holds off the
+ * next rotation: at IAM's 2-key limit that rotation would delete it to make room, unstaged.
+ */
+export function blocksRotation(ctx: CommandContext, before: Outcome, prefix: string): boolean {
+  const r = before.retire;
+  if (!r || r.status === "nothing" || r.status === "deleted") return false;
+  const age = r.rotatedAt ? systemClock.now() - Date.parse(r.rotatedAt) : 0;
+  const due = ctx.input.olderThanDays === undefined || age > ctx.input.olderThanDays * 86_400_000;
+  if (due && !ctx.out.json) {
+    ctx.out.note(
+      `${prefix}not rotated yet: the old key ${r.oldKeyId} in [${previousName(r.profile)}] is not retired.`,
+    );
+  }
+  if (!prefix) renderRetire(ctx, before);
+  return true;
 }
 
 /** After a rotation that kept the old key for the staged path: say what happens to it next. */
@@ -162,11 +185,29 @@ export async function runHandOffOnly(
   return worst;
 }
 
-function entryOf(o: Outcome, time: string): HistoryEntry | undefined {
+function entriesOf(o: Outcome, time: string): HistoryEntry[] {
+  const entries: HistoryEntry[] = [];
+  const t: RetireResult | undefined = o.retire;
+  if (t && (t.status === "deactivated" || t.status === "deleted" || t.status === "partial")) {
+    entries.push({
+      time,
+      profile: o.profile,
+      action: t.deactivatedAt && t.status !== "deactivated" ? "delete" : "deactivate",
+      status: t.status,
+      exitCode: t.exitCode,
+      ...(t.userName !== undefined ? { user: t.userName } : {}),
+      ...(t.account !== undefined ? { account: t.account } : {}),
+      ...(t.oldKeyId !== undefined ? { oldKeyId: t.oldKeyId } : {}),
+      ...(t.currentKeyId !== undefined ? { currentKeyId: t.currentKeyId } : {}),
+      oldKey: t.status === "partial" ? "partial" : t.status,
+      detail: t.message,
+    });
+  }
   const base = { time, profile: o.profile, status: o.status, exitCode: o.exitCode };
   const r: RotationResult | undefined = o.rotation;
+  const f: FinishResult | undefined = o.finish;
   if (r?.newKeyId !== undefined || r?.deletedBeforeCreate !== undefined) {
-    return {
+    entries.push({
       ...base,
       action: "rotate",
       user: r.userName,
@@ -176,36 +217,21 @@ function entryOf(o: Outcome, time: string): HistoryEntry | undefined {
       oldKey: r.oldKey,
       ...(r.deletedBeforeCreate !== undefined ? { deletedKeyId: r.deletedBeforeCreate } : {}),
       ...(r.problem ? { detail: r.problem } : {}),
-    };
-  }
-  const f: FinishResult | undefined = o.finish;
-  if (f && f.oldKey !== "not-changed" && f.status !== "planned") {
-    return {
+    });
+  } else if (f && f.oldKey !== "not-changed" && f.status !== "planned") {
+    entries.push({
       ...base,
       action: "finish",
       user: f.userName,
       oldKeyId: f.retiredKeyId,
       oldKey: f.oldKey,
       ...(f.problem ? { detail: f.problem } : {}),
-    };
+    });
+  } else if (o.error && o.exitCode === ExitCode.partial) {
+    // A failure that left IAM changed (exit 3) says what in its message.
+    entries.push({ ...base, action: "failed", detail: o.error.message });
   }
-  const t: RetireResult | undefined = o.retire;
-  if (t && (t.status === "deactivated" || t.status === "deleted" || t.status === "partial")) {
-    return {
-      ...base,
-      action: t.deactivatedAt && t.status !== "deactivated" ? "delete" : "deactivate",
-      ...(t.userName !== undefined ? { user: t.userName } : {}),
-      ...(t.account !== undefined ? { account: t.account } : {}),
-      ...(t.oldKeyId !== undefined ? { oldKeyId: t.oldKeyId } : {}),
-      ...(t.currentKeyId !== undefined ? { currentKeyId: t.currentKeyId } : {}),
-      oldKey: t.status === "deactivated" ? "deactivated" : t.status === "deleted" ? "deleted" : "partial",
-      detail: t.message,
-    };
-  }
-  // A failure that left IAM changed (exit 3) says what in its message.
-  if (o.error && o.exitCode === ExitCode.partial)
-    return { ...base, action: "failed", detail: o.error.message };
-  return undefined;
+  return entries;
 }
 
 /** Appends what this run changed in IAM; a history that cannot be written is reported, not fatal. */
@@ -213,13 +239,11 @@ export async function recordHistory(ctx: CommandContext, outcomes: readonly Outc
   if (ctx.input.dryRun) return;
   const time = new Date(systemClock.now()).toISOString();
   for (const o of outcomes) {
-    const entry = entryOf(o, time);
-    if (!entry) continue;
     try {
-      await appendHistory(ctx.file.realPath, entry);
+      for (const entry of entriesOf(o, time)) await appendHistory(ctx.file.realPath, entry);
     } catch (err) {
       ctx.out.warn(
-        `The change to ${o.profile} was not recorded in the history: ${err instanceof KeyctlError ? err.message : err instanceof Error ? err.message : String(err)}`,
+        `The change to ${o.profile} was not recorded in the history: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
   }

@@ -136,6 +136,20 @@ describe("--finish-after: staged retirement, run daily", () => {
     expect(
       w.proxy.calls.filter((c) => c.action === "UpdateAccessKey" || c.action === "DeleteAccessKey"),
     ).toEqual([]);
+    // Months later the current key is due, but rotating would delete the old key (still in use)
+    // to make room under IAM's 2-key limit: the rotation waits for the old key to be retired.
+    const seen = w.gate.calls.length;
+    const due = await runCli(DAILY, { home, endpoint: w.endpoint, env: at(rotated + 95 * DAY) });
+    expect(due.status, due.stderr).toBe(1);
+    expect(due.stderr).toMatch(
+      new RegExp(
+        `alice: not rotated yet: the old key ${first.accessKeyId} in \\[alice-previous\\] is not retired`,
+      ),
+    );
+    const calls = w.gate.calls.slice(seen).map((c) => c.action);
+    expect(calls).toContain("GetAccessKeyLastUsed");
+    expect(calls.filter((a) => a === "CreateAccessKey" || a === "DeleteAccessKey")).toEqual([]);
+    expect(await callerIdentity(w.proxy.url, first)).toBe(arnOf("alice"));
   });
 
   it("never retires the old key while the current key is refused by AWS", async () => {
