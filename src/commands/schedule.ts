@@ -56,7 +56,11 @@ export function renderSchedule(input: CliInput, env: NodeJS.ProcessEnv = process
   // A fixed minute off the hour: thousands of machines do not all call IAM at 00:00.
   const cronDays = every === 1 ? "*" : `*/${every}`;
   // cron runs the line through /bin/sh, where % ends the command: escape it.
-  const cronCommand = argv.map(shellQuote).join(" ").replaceAll("%", "\\%");
+  // Hand-off commands (gh, op, aws) are found through this shell's PATH, not cron's bare one.
+  const path = input.handOff.length > 0 && env.PATH ? env.PATH : undefined;
+  const cronCommand = [...(path ? [`PATH=${shellQuote(path)}`] : []), ...argv.map(shellQuote)]
+    .join(" ")
+    .replaceAll("%", "\\%");
   const calendar = every === 1 ? "*-*-* 03:17:00" : `*-*-1/${every} 03:17:00`;
   return {
     crontab: `17 3 ${cronDays} * * ${cronCommand}`,
@@ -66,7 +70,7 @@ After=network-online.target
 
 [Service]
 Type=oneshot
-ExecStart=${argv.map(systemdQuote).join(" ")}
+${path ? `Environment=${systemdQuote(`PATH=${path}`)}\n` : ""}ExecStart=${argv.map(systemdQuote).join(" ")}
 `,
     timer: `[Unit]
 Description=Run keyctl ${every === 1 ? "daily" : `every ${every} days`}

@@ -48,15 +48,15 @@ describe("--print-schedule", () => {
     expect(cronProblems("17 3 32 * * /bin/true"), "the check sees a bad field").toEqual(["field 3 '32'"]);
     expect(s.crontab).toMatch(/^17 3 \*\/3 \* \* /);
     const command = s.crontab.split(/\s+/).slice(5).join(" ");
-    expect(command.startsWith(`${process.execPath} ${CLI} --all --older-than 90 --finish-after 7`)).toBe(
-      true,
-    );
+    // The hand-off's tools are found on the PATH of the shell that printed the schedule.
+    const prefix = `PATH=${process.env.PATH} ${process.execPath} ${CLI} --all --older-than 90 --finish-after 7`;
+    expect(command.startsWith(prefix), command).toBe(true);
     expect(command.endsWith("--yes")).toBe(true);
     // cron turns a bare % into a newline; sh must get the hook back as one word.
     expect(command).not.toMatch(/[^\\]%/);
     const sh = spawnSync(
       "/bin/sh",
-      ["-c", `printf '%s\\n' ${command.replace(/^\S+ \S+ /, "").replaceAll("\\%", "%")}`],
+      ["-c", `printf '%s\\n' ${command.replace(/^\S+ \S+ \S+ /, "").replaceAll("\\%", "%")}`],
       {
         encoding: "utf8",
       },
