@@ -184,6 +184,24 @@ describe("--finish-after: staged retirement, run daily", () => {
     expect(await keyIds(w.fx, "alice")).toEqual([second.accessKeyId]);
   });
 
+  it("--finish with --finish-after takes the staged path instead of retiring at once", async () => {
+    const { home, first, second, rotated } = await rotatedAlice();
+    const run = await runCli(["--finish", "-t", "alice", "--finish-after", "7", "--json"], {
+      home,
+      endpoint: w.endpoint,
+      env: at(rotated + 2 * DAY),
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      profile: "alice",
+      status: "waiting",
+      oldKeyId: first.accessKeyId,
+      currentKeyId: second.accessKeyId,
+      next: { step: "deactivate", due: new Date(rotated + 7 * DAY).toISOString() },
+    });
+    expect(await callerIdentity(w.proxy.url, first)).toBe(arnOf("alice"));
+  });
+
   it("refuses 0 days: AWS reports last use hours late", async () => {
     const { alice } = await createUsers(w.fx, { alice: "self" });
     const { home } = await makeHome(profileText("alice", alice));
