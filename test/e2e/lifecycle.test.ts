@@ -1,5 +1,6 @@
 // The key lifecycle run unattended: rotate when old, deactivate the old key once unused, delete it
 // later; the hand-off to other places a key lives; the history. Days pass through KEYCTL_NOW.
+import { execFileSync } from "node:child_process";
 import { chmod, mkdtemp, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -200,6 +201,31 @@ describe("--finish-after: staged retirement, run daily", () => {
       next: { step: "deactivate", due: new Date(rotated + 7 * DAY).toISOString() },
     });
     expect(await callerIdentity(w.proxy.url, first)).toBe(arnOf("alice"));
+  });
+
+  it("a deactivation whose date cannot be noted exits 3; the next run notes it and deletes later, never sooner", async () => {
+    const { home, credentials, first, second, rotated } = await rotatedAlice();
+    execFileSync("chattr", ["+i", credentials]);
+    let stuck: Awaited<ReturnType<typeof runCli>>;
+    try {
+      stuck = await runCli(DAILY, { home, endpoint: w.endpoint, env: at(rotated + 8 * DAY) });
+    } finally {
+      execFileSync("chattr", ["-i", credentials]);
+    }
+    expect(stuck.status, stuck.stderr).toBe(3);
+    expect(`${stuck.stdout}\n${stuck.stderr}`).toMatch(/deactivated, but the date could not be noted/);
+    expect((await w.fx.listKeys("alice")).find((k) => k.accessKeyId === first.accessKeyId)?.status).toBe(
+      "Inactive",
+    );
+    const next = await runCli(DAILY, { home, endpoint: w.endpoint, env: at(rotated + 9 * DAY) });
+    expect(next.status, next.stderr).toBe(0);
+    expect(next.stdout).toMatch(/is inactive; deleted in 7 day/);
+    const early = await runCli(DAILY, { home, endpoint: w.endpoint, env: at(rotated + 15.5 * DAY) });
+    expect(early.status, early.stderr).toBe(0);
+    expect(await keyIds(w.fx, "alice"), "not deleted 7 days after the unnoted deactivation").toHaveLength(2);
+    const late = await runCli(DAILY, { home, endpoint: w.endpoint, env: at(rotated + 16.1 * DAY) });
+    expect(late.status, late.stderr).toBe(0);
+    expect(await keyIds(w.fx, "alice")).toEqual([second.accessKeyId]);
   });
 
   it("refuses 0 days: AWS reports last use hours late", async () => {
