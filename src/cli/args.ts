@@ -10,7 +10,13 @@ export type CommandName =
   | "rotate"
   | "interactive"
   | "finish"
-  | "restore";
+  | "restore"
+  // The key lifecycle (issue 11): staged retirement alone, the hand-off alone, the audit record,
+  // the schedule printer.
+  | "retire"
+  | "handoff"
+  | "history"
+  | "schedule";
 
 export interface CliInput {
   readonly command: CommandName;
@@ -33,6 +39,13 @@ export interface CliInput {
   readonly keepBackups?: number;
   /** `--restore` alone means the newest backup. */
   readonly restore?: string | true;
+  /** Staged retirement: deactivate the old key after this many unused days, delete as many later. */
+  readonly finishAfterDays?: number;
+  /** Hand-off commands run with the new key in their environment (--then, repeatable). */
+  readonly handOff: readonly string[];
+  readonly thenTimeoutMs: number;
+  /** For --print-schedule: run every this many days. */
+  readonly everyDays?: number;
 }
 
 /** Filled in by the build from package.json. */
@@ -63,6 +76,14 @@ const OPTIONS = {
   restore: { type: "boolean" },
   "keep-backups": { type: "string" },
   "no-color": { type: "boolean" },
+  "finish-after": { type: "string" },
+  // biome-ignore lint/suspicious/noThenProperty: the name of the --then flag; never awaited
+  then: { type: "string", multiple: true },
+  "then-timeout": { type: "string" },
+  "handoff-only": { type: "boolean" },
+  history: { type: "boolean" },
+  "print-schedule": { type: "boolean" },
+  every: { type: "string" },
   version: { type: "boolean", short: "V" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -94,6 +115,20 @@ Other commands:
   --restore [BACKUP]         restore the newest (or the named) backup of the credentials file
   --keep-backups N           keep the newest N backups of the file (default: 10)
 
+Key lifecycle:
+  --finish-after DAYS        retire old keys in <profile>-previous once unused for DAYS days since
+                             the rotation: deactivate, and DAYS days later delete (DAYS >= 1).
+                             Without --older-than or --old-key it rotates nothing
+  --then 'COMMAND'           after the new key works, run COMMAND (sh -c) with the new key in
+                             AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; if it fails the old key
+                             stays active (repeatable; also 'then =' in [keyctl profile P] of
+                             the AWS config file)
+  --then-timeout SECONDS     how long a --then command may run (default: 300)
+  --handoff-only             run only the hand-off commands with the profile's current key
+  --history                  show the record of key changes (with -t P for one profile)
+  --print-schedule           print a crontab line and a systemd timer for unattended runs
+  --every DAYS               with --print-schedule: how often (default: 1)
+
 General:
   -c, --credentials PATH     credentials file (default: $AWS_SHARED_CREDENTIALS_FILE
                              or ~/.aws/credentials)
@@ -109,6 +144,7 @@ Examples:
   keyctl -k -t dev              show the IAM user's keys (read-only)
   keyctl --all --older-than 80 --old-key deactivate --yes    (for cron)
   keyctl --finish -t dev        delete dev's old key once nothing uses it
+  keyctl --all --older-than 90 --finish-after 7 --yes       (daily, unattended)
 
 Exit codes: 0 done, 1 failed and nothing changed, 2 usage error,
             3 partly done (the message says what is left), 130 cancelled.
@@ -189,7 +225,11 @@ function refuseInapplicable(
   hasTargets: boolean,
   argv: readonly string[],
 ): void {
-  const group: CommandGroup = command === "interactive" ? "rotate" : command;
+  // The schedule printer carries rotation flags into the lines it prints; the history takes none
+  // that could mislead. Staged retirement alone is a --finish, the hand-off alone a rotation's step.
+  if (command === "schedule" || command === "history") return;
+  const group: CommandGroup =
+    command === "interactive" || command === "handoff" ? "rotate" : command === "retire" ? "finish" : command;
   // The first one the user typed is the one named.
   const position = (name: keyof typeof OPTIONS) => {
     const spec = OPTIONS[name];
@@ -252,9 +292,20 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
   if (oldKey !== "keep" && oldKey !== "deactivate" && oldKey !== "delete") {
     throw new UsageError(`--old-key takes keep, deactivate or delete, not '${oldKey}'.`);
   }
-  const modes = [o.list, o["list-keys"], o["list-all-keys"], o.finish, o.restore].filter(Boolean).length;
+  const modes = [
+    o.list,
+    o["list-keys"],
+    o["list-all-keys"],
+    o.finish,
+    o.restore,
+    o["handoff-only"],
+    o.history,
+    o["print-schedule"],
+  ].filter(Boolean).length;
   if (modes > 1) {
-    throw new UsageError("Choose one of --list, --list-keys, --list-all-keys, --finish and --restore.");
+    throw new UsageError(
+      "Choose one of --list, --list-keys, --list-all-keys, --finish, --restore, --handoff-only, --history and --print-schedule.",
+    );
   }
   const mfaCode = o["mfa-code"];
   if (mfaCode !== undefined && !/^\d{6}$/.test(mfaCode)) {
@@ -267,6 +318,11 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
   else if (o["list-all-keys"]) command = "list-all-keys";
   else if (o.finish) command = "finish";
   else if (o.restore) command = "restore";
+  else if (o["handoff-only"]) command = "handoff";
+  else if (o.history) command = "history";
+  else if (o["print-schedule"]) command = "schedule";
+  else if (o["finish-after"] !== undefined && o["older-than"] === undefined && o["old-key"] === undefined)
+    command = "retire";
   else if (targets.length === 0 && !o.all && auth === undefined) command = "interactive";
   else command = "rotate";
 
@@ -286,6 +342,7 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
   refuseInapplicable(command, o, targets.length > 0, argv);
   const olderThanDays = wholeNumber("--older-than", o["older-than"], 0);
   const keepBackups = wholeNumber("--keep-backups", o["keep-backups"], 1);
+  const lifecycle = lifecycleOptions(o, command, oldKey, targets);
   const input: CliInput = {
     command,
     targets,
@@ -305,6 +362,47 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
     ...(olderThanDays !== undefined ? { olderThanDays } : {}),
     ...(keepBackups !== undefined ? { keepBackups } : {}),
     ...(restore !== undefined ? { restore } : {}),
+    ...lifecycle,
   };
   return { kind: "run", input };
+}
+
+type ParsedOptions = ReturnType<
+  typeof parseArgv<{ options: typeof OPTIONS; allowPositionals: true }>
+>["values"];
+
+function lifecycleOptions(
+  o: ParsedOptions,
+  command: CommandName,
+  oldKey: OldKeyPolicy,
+  targets: readonly string[],
+) {
+  // AWS fills in last-used data hours late: a key "unused for 0 days" may be in use right now.
+  const finishAfterDays = wholeNumber("--finish-after", o["finish-after"], 1);
+  const handOff = o.then ?? [];
+  if (handOff.some((c) => c.trim() === ""))
+    throw new UsageError("--then takes a command, e.g. --then 'gh secret set ...'.");
+  if (finishAfterDays !== undefined && oldKey === "keep" && o["old-key"] !== undefined) {
+    throw new UsageError("--old-key keep and --finish-after contradict each other; drop one of them.");
+  }
+  if (finishAfterDays !== undefined && !["rotate", "finish", "retire", "schedule"].includes(command)) {
+    throw new UsageError("--finish-after goes with a rotation, --finish, -t PROFILE or --all.");
+  }
+  if (handOff.length > 0 && !["rotate", "handoff", "schedule"].includes(command)) {
+    throw new UsageError("--then goes with a rotation (-t PROFILE, --all) or --handoff-only.");
+  }
+  if (command === "handoff" && targets.length === 0) {
+    throw new UsageError(
+      "--handoff-only needs the profile: keyctl --handoff-only -t PROFILE [--then 'COMMAND']",
+    );
+  }
+  if (o.every !== undefined && command !== "schedule")
+    throw new UsageError("--every goes with --print-schedule.");
+  const everyDays = wholeNumber("--every", o.every, 1);
+  return {
+    handOff,
+    thenTimeoutMs: (wholeNumber("--then-timeout", o["then-timeout"], 1) ?? 300) * 1000,
+    ...(finishAfterDays !== undefined ? { finishAfterDays } : {}),
+    ...(everyDays !== undefined ? { everyDays } : {}),
+  };
 }

@@ -32,6 +32,14 @@ async function main(argv: readonly string[]): Promise<number> {
       const { runRestore } = await import("../commands/restore.js");
       return runRestore(input, out);
     }
+    case "history": {
+      const { runHistory } = await import("../commands/history.js");
+      return runHistory(input, out);
+    }
+    case "schedule": {
+      const { runSchedule } = await import("../commands/schedule.js");
+      return runSchedule(input, out);
+    }
     default: {
       const { runAws } = await import("../commands/aws.js");
       return runAws(input, out);

@@ -19,6 +19,7 @@ import { CredentialsStore } from "../store/store.js";
 import { windDownOnInterrupt } from "../util/interrupt.js";
 import { type Outcome, renderSummary, runTargets } from "./batch.js";
 import { type CommandContext, openFor } from "./context.js";
+import { recordHistory, runHandOffOnly } from "./lifecycle.js";
 import { runListKeys } from "./list-keys.js";
 
 /** Commands that talk to AWS. This module pulls in the SDK; --help and --list never load it. */
@@ -60,7 +61,10 @@ async function dispatch(ctx: CommandContext): Promise<number> {
       return runInteractive(ctx);
     case "rotate":
     case "finish":
+    case "retire":
       return runJob(ctx, input.auth, chooseTargets(ctx));
+    case "handoff":
+      return runHandOffOnly(ctx, (p) => openFor(ctx, input.auth ?? p));
     default:
       throw new KeyctlError(`${input.command} is not available here.`);
   }
@@ -162,6 +166,7 @@ async function runJob(
     const only = holder.get(targets[0]!)!;
     const sessions = await openFor(only, authProfile ?? targets[0]!);
     const outcomes = await runTargets(only, targets, () => Promise.resolve(sessions), { live: false });
+    await recordHistory(only, outcomes);
     if (outcomes[0]!.error) throw outcomes[0]!.error;
     await prune(only, outcomes);
     return worstExit(outcomes);
@@ -223,6 +228,7 @@ async function runJob(
   ]);
   const order = new Map(targets.map((t, i) => [t, i]));
   outcomes.sort((a, b) => order.get(a.profile)! - order.get(b.profile)!);
+  await recordHistory(ctx, outcomes);
   renderSummary(ctx, outcomes);
   return worstExit(outcomes);
 }

@@ -2,6 +2,7 @@ import type { Sessions } from "../aws/session.js";
 import { type FinishResult, finishRotation } from "../engine/finish.js";
 import { awsFailure } from "../engine/messages.js";
 import { type AuthSession, type IamPort, type StsPort, systemClock } from "../engine/ports.js";
+import type { RetireResult } from "../engine/retire.js";
 import { type RotationEvent, type RotationResult, rotate } from "../engine/rotate.js";
 import { CancelledError, ExitCode, type KeyctlError } from "../errors.js";
 import { configKeysInUse } from "../store/config.js";
@@ -9,6 +10,7 @@ import { Journal } from "../store/journal.js";
 import { interrupted } from "../util/interrupt.js";
 import { mapLimit } from "../util/pool.js";
 import type { CommandContext } from "./context.js";
+import { blocksRotation, handOffHook, renderRetire, retireOutcome, stagedNextSteps } from "./lifecycle.js";
 import { renderFinish, renderRotation, rotationJson } from "./render.js";
 import type { Spinner } from "./spinner.js";
 
@@ -25,6 +27,7 @@ export interface Outcome {
   readonly changedFile: boolean;
   readonly rotation?: RotationResult;
   readonly finish?: FinishResult;
+  readonly retire?: RetireResult;
   readonly error?: KeyctlError;
   /** Skipped because it holds the same key as this profile, whose rotation covers it. */
   readonly sharedWith?: string;
@@ -153,7 +156,7 @@ export async function runTargets(
       }
       changing = true;
       if (options.live && !out.json)
-        out.note(`${profile}: ${input.command === "finish" ? "finishing" : "rotating"}…`);
+        out.note(`${profile}: ${input.command === "rotate" ? "rotating" : "finishing"}…`);
     };
     try {
       const sessions = await sessionFor(profile);
@@ -161,7 +164,11 @@ export async function runTargets(
       const deps = { store, auth: ports.auth, sts: ports.sts, confirm, events, inUseElsewhere };
       const userFlag = input.user !== undefined ? { userFlag: input.user } : {};
       let outcome: Outcome;
-      if (input.command === "finish") {
+      const staged = input.finishAfterDays;
+      if (input.command === "retire" || (input.command === "finish" && staged !== undefined)) {
+        outcome = await retireOutcome(ctx, profile, sessions, events);
+        if (single) renderRetire(ctx, outcome);
+      } else if (input.command === "finish") {
         const result = await finishRotation(
           { profile, yes: input.yes, dryRun: input.dryRun, ...userFlag },
           deps,
@@ -178,10 +185,14 @@ export async function runTargets(
           else renderFinish(result, out);
         }
       } else {
-        const result = await rotate(
+        // Staged path: retire first; an old key still on its way out blocks a rotation that would
+        // delete it to make room.
+        const before = staged !== undefined ? await retireOutcome(ctx, profile, sessions, events) : undefined;
+        if (before && blocksRotation(ctx, before, single ? "" : prefix)) return before;
+        const rotated = await rotate(
           {
             profile,
-            oldKeyPolicy: input.oldKey,
+            oldKeyPolicy: staged !== undefined ? "keep" : input.oldKey,
             yes: input.yes,
             dryRun: input.dryRun,
             verifyTimeoutMs: input.verifyTimeoutMs,
@@ -189,15 +200,21 @@ export async function runTargets(
             ...(input.previousName !== undefined ? { previousName: input.previousName } : {}),
             ...userFlag,
           },
-          { ...deps, journal, clock: systemClock },
+          { ...deps, journal, clock: systemClock, ...(await handOffHook(ctx, profile)) },
         );
         spinner?.stop();
+        const result = staged !== undefined ? stagedNextSteps(rotated, staged) : rotated;
+        if (before && result.status === "skipped") {
+          if (single) renderRetire(ctx, before);
+          return before;
+        }
         outcome = {
           profile,
           status: result.status,
           exitCode: result.exitCode,
           changedFile: result.newKeyId !== undefined,
           rotation: result,
+          ...(before?.retire ? { retire: before.retire } : {}),
         };
         if (single) {
           if (out.json) out.document(rotationJson(result, store.path));
@@ -232,6 +249,7 @@ export async function runTargets(
 function outcomeJson(o: Outcome, credentialsFile: string) {
   if (o.rotation) return rotationJson(o.rotation, credentialsFile);
   if (o.finish) return { credentialsFile, ...o.finish };
+  if (o.retire) return { credentialsFile, ...o.retire };
   return {
     profile: o.profile,
     status: o.status,
@@ -264,6 +282,7 @@ function detail(o: Outcome): string {
     const text = `${r.oldKeyId} → ${r.newKeyId ?? "?"} (old key ${r.oldKey})`;
     return r.problem ? `${text}; ${r.problem}` : text;
   }
+  if (o.retire) return o.retire.message;
   const f = o.finish;
   if (f) {
     if (f.status === "planned") return `would retire ${f.retiredKeyId}`;
@@ -333,7 +352,7 @@ export function renderSummary(ctx: CommandContext, outcomes: readonly Outcome[])
     );
   }
   for (const o of outcomes) {
-    for (const step of o.rotation?.nextSteps ?? o.finish?.nextSteps ?? []) {
+    for (const step of o.rotation?.nextSteps ?? o.finish?.nextSteps ?? o.retire?.nextSteps ?? []) {
       if (o.exitCode !== 0) out.note(`${o.profile}: ${step}`);
     }
   }

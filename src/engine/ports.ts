@@ -1,6 +1,8 @@
 // The ports the engine talks through. Only src/aws/sdk.ts implements them with the AWS SDK; tests
 // run the engine against moto through that same adapter, and the unit tests use in-memory ones.
 
+import { KeyctlError } from "../errors.js";
+
 export interface StaticCredentials {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
@@ -91,8 +93,22 @@ export interface Clock {
   sleep(ms: number): Promise<void>;
 }
 
+/**
+ * KEYCTL_NOW=ISO-TIME is a test knob, read here only: it moves the engine's "now" (key ages, the
+ * staged retirement's clock) so a test can play a month of daily runs in seconds. Time still
+ * passes from there at the normal rate.
+ */
+const NOW_OFFSET_MS = (() => {
+  const fake = process.env.KEYCTL_NOW;
+  if (!fake) return 0;
+  const at = Date.parse(fake);
+  if (Number.isNaN(at))
+    throw new KeyctlError(`KEYCTL_NOW must be an ISO time such as 2026-12-02T10:00:00Z, not '${fake}'.`);
+  return at - Date.now();
+})();
+
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: () => Date.now() + NOW_OFFSET_MS,
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 

@@ -56,6 +56,13 @@ export interface RotationDeps {
   readonly clock: Clock;
   readonly confirm: Confirm;
   readonly events: (event: RotationEvent) => void;
+  /** Hands the proven new key on (--then) before the old key is retired; a failure keeps it. */
+  readonly handOff?: (key: NewAccessKey, plan: RotationPlan) => Promise<HandOffFailure | undefined>;
+}
+
+export interface HandOffFailure {
+  readonly problem: string;
+  readonly nextSteps: readonly string[];
 }
 
 export type OldKeyOutcome = "kept" | "deactivated" | "deleted" | "not-changed";
@@ -357,6 +364,11 @@ async function afterWrite(
   }
   deps.events({ type: "verified" });
 
+  const handOff = await deps.handOff?.(newKey, plan);
+  if (handOff) {
+    const kept = { oldKey: "kept", status: "partial", exitCode: ExitCode.partial } as const;
+    return { ...persisted, ...kept, verifiedAfterMs: verified.ms, ...handOff };
+  }
   const retire = await retireOldKey(plan, written.sharedUpdated, target, deps);
   return {
     ...persisted,
