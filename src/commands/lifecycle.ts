@@ -242,6 +242,8 @@ export async function recordHistory(ctx: CommandContext, outcomes: readonly Outc
     try {
       for (const entry of entriesOf(o, time)) await appendHistory(ctx.file.realPath, entry);
     } catch (err) {
+      // A failed run's own message already names the file system's trouble (a full disk, say).
+      if (o.error) continue;
       ctx.out.warn(
         `The change to ${o.profile} was not recorded in the history: ${err instanceof Error ? err.message : String(err)}`,
       );

@@ -106,10 +106,10 @@ export async function runListKeys(ctx: CommandContext): Promise<number> {
   const profile = input.targets[0] ?? input.auth;
   if (!profile) {
     // As the original's `-k` did: the profiles; and the one thing to add to see a profile's keys.
-    const { runList } = await import("./list.js");
-    const code = await runList(input, out);
+    // Said first: the listing ends the process once its output is written.
     if (!out.json) out.note("To see the IAM keys of one of them, add its name: keyctl -k -t PROFILE");
-    return code;
+    const { runList } = await import("./list.js");
+    return runList(input, out);
   }
   const target = readTarget(file.doc, profile, file.path);
   const { auth, sts } = await openFor(ctx, input.auth ?? profile);

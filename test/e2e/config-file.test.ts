@@ -60,6 +60,7 @@ describe("keys in the config file", () => {
       [
         "",
         "[profile cfg-previous]",
+        "# keyctl: previous key of [cfg]",
         `AWS_ACCESS_KEY_ID = ${cfg.accessKeyId}`,
         `Aws_Secret_Access_Key=${cfg.secretAccessKey}`,
         "region = eu-central-1 ; not a comment for the AWS CLI",

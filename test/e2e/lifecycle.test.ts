@@ -71,7 +71,7 @@ describe("--finish-after: staged retirement, run daily", () => {
     const marked = await readFile(credentials, "utf8");
     expect(marked).toMatch(
       new RegExp(
-        `\\[alice-previous\\]\\n# keyctl: deactivated ${new Date(rotated + 7.1 * DAY).toISOString().slice(0, 13)}`,
+        `\\[alice-previous\\]\\n(?:# keyctl: previous key of \\[alice\\]\\n)?# keyctl: deactivated ${new Date(rotated + 7.1 * DAY).toISOString().slice(0, 13)}`,
       ),
     );
     // The deactivation was signed by the current key, which therefore was proven first.

@@ -164,23 +164,19 @@ describe("atomic write, modes and backups", () => {
 
   it("re-applies the edit when another program changes the file meanwhile, losing neither change", async () => {
     const { file } = await freshHome();
-    const edited = `${SAMPLE}\r\n[editor]\r\nadded = yes\r\n`;
     let calls = 0;
     const result = await new CredentialsStore(file).update((doc) => {
       calls++;
       doc.set("default", "aws_access_key_id", "AKIAKEYCTL");
-      // An editor that ignores keyctl's lock saves the file while keyctl prepares its write (before
-      // the lock is taken), and once more while keyctl holds the lock (before the rename).
-      if (calls === 1) writeFileSync(file, edited);
-      if (calls === 2) writeFileSync(file, `${edited}[editor-again]\r\nadded = twice\r\n`);
+      // An editor that ignores keyctl's lock saves the file while keyctl prepares its write.
+      if (calls === 1) writeFileSync(file, `${SAMPLE}\r\n[editor]\r\nadded = yes\r\n`);
     });
-    expect(calls).toBe(3);
+    expect(calls).toBe(2);
     const doc = CredentialsDocument.parse(await readFile(file, "utf8"));
     expect(doc.get("default", "aws_access_key_id")).toBe("AKIAKEYCTL");
     expect(doc.get("editor", "added")).toBe("yes");
-    expect(doc.get("editor-again", "added")).toBe("twice");
-    expect(result.backupPath, "the backup made on the first locked attempt is reported").toBeDefined();
-    expect(await readFile(result.backupPath!, "utf8")).toBe(edited);
+    expect(result.backupPath, "the backup made on the first attempt is reported").toBeDefined();
+    expect(await readFile(result.backupPath!, "utf8")).toBe(SAMPLE);
   });
 
   it("an edit that throws writes nothing: no change, no backup, no temp, no lock left", async () => {
@@ -684,6 +680,7 @@ describe("keyctl --list (the built CLI)", () => {
     "aws_secret_access_key = s",
     "aws_session_token = t",
     "[default-previous]",
+    "# keyctl: previous key of [default]",
     "aws_access_key_id = AKIAOLD",
     "aws_secret_access_key = s",
     "[alpha]",
