@@ -92,9 +92,11 @@ describe("GetCallerIdentity signed by the new key (does it work?)", () => {
     it(`two ${fault}s: the verification retries and the rotation completes, old key deleted only after`, async () => {
       const s = await scenario(w);
       w.gate.inject({ action: "GetCallerIdentity", signer: newKeyOf(s), fault, times: 2 });
+      // Room for two failed polls and their back-off even on a loaded machine.
       const { outcome } = await runWithFaults(w, s, ["-t", "alice", "--old-key", "delete"], {
         exit: 0,
         oldKeyRetired: true,
+        verifyTimeout: 20,
       });
       expect(await keyIds(w.fx, "alice")).toEqual([outcome.newKey!.accessKeyId]);
       await expect(callerIdentity(w.proxy.url, s.alice)).rejects.toThrow(/security token/);

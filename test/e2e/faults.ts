@@ -69,9 +69,16 @@ export async function runWithFaults(
   w: World,
   s: Scenario,
   args: readonly string[],
-  expected: { exit: number | readonly number[]; oldKeyRetired?: boolean; madeRoom?: string },
+  expected: {
+    exit: number | readonly number[];
+    oldKeyRetired?: boolean;
+    madeRoom?: string;
+    /** Seconds; short by default so the "never works" cases end fast. */
+    verifyTimeout?: number;
+  },
 ): Promise<FaultRun> {
-  const run = await runCli([...s.fileArgs, ...args, "--verify-timeout", "2"], {
+  const verify = String(expected.verifyTimeout ?? 2);
+  const run = await runCli([...s.fileArgs, ...args, "--verify-timeout", verify], {
     home: s.home,
     endpoint: w.endpoint,
   });
