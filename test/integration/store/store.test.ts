@@ -322,7 +322,10 @@ describe("crash safety (SIGKILL during writes)", () => {
           env: childEnv(dir),
           stdio: ["ignore", "pipe", "pipe"],
         });
-        const outcome = await killAtRandom(child, windowMs);
+        // Kills take turns waiting for 0, 1 or 2 completed writes first, so they land in every phase
+        // (start-up, the first write with its backup, later writes) however loaded the machine is.
+        const afterWrites = k % 3;
+        const outcome = await killAtRandom(child, afterWrites, afterWrites === 0 ? windowMs : windowMs / 2);
         if (outcome.signal !== "SIGKILL") {
           problems.push(
             `lane ${n}: writer ended by itself (${outcome.code}): ${outcome.stderr.slice(0, 300)}`,
@@ -381,9 +384,10 @@ describe("crash safety (SIGKILL during writes)", () => {
   }, 240_000);
 });
 
-/** Waits for the writer's "ready", lets it run a random 0..maxMs, then SIGKILLs it. */
+/** Waits for the writer's "ready" and `afterWrites` completed writes, lets it run a random 0..maxMs, then SIGKILLs it. */
 async function killAtRandom(
   child: ChildProcessByStdio<null, Readable, Readable>,
+  afterWrites: number,
   maxMs: number,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; writes: number; stderr: string }> {
   let writes = 0;
@@ -392,9 +396,11 @@ async function killAtRandom(
   const isReady = new Promise<void>((r) => {
     ready = r;
   });
+  let sawReady = false;
   child.stdout.setEncoding("utf8").on("data", (d: string) => {
-    if (d.includes("ready")) ready();
+    if (d.includes("ready")) sawReady = true;
     writes += d.split("w\n").length - 1;
+    if (sawReady && writes >= afterWrites) ready();
   });
   child.stderr.setEncoding("utf8").on("data", (d: string) => {
     stderr += d;
