@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -94,6 +94,20 @@ export function runCli(
       ...options.env,
     };
     const child = spawn(process.execPath, [cliPath(), ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
+    const timer =
+      options.killAfterMs !== undefined
+        ? setTimeout(() => child.kill("SIGKILL"), options.killAfterMs)
+        : undefined;
+    collectRun(child, options.input).then((run) => {
+      if (timer) clearTimeout(timer);
+      resolvePromise(run);
+    }, reject);
+  });
+}
+
+/** Feeds `input` to a child spawned with three pipes and collects what it printed and how it ended. */
+export function collectRun(child: ChildProcessWithoutNullStreams, input = ""): Promise<CliRun> {
+  return new Promise((resolvePromise, reject) => {
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => {
@@ -102,15 +116,8 @@ export function runCli(
     child.stderr.on("data", (d: Buffer) => {
       stderr += d.toString();
     });
-    child.stdin.end(options.input ?? "");
-    const timer =
-      options.killAfterMs !== undefined
-        ? setTimeout(() => child.kill("SIGKILL"), options.killAfterMs)
-        : undefined;
+    child.stdin.end(input);
     child.on("error", reject);
-    child.on("close", (status, signal) => {
-      if (timer) clearTimeout(timer);
-      resolvePromise({ status, signal, stdout, stderr });
-    });
+    child.on("close", (status, signal) => resolvePromise({ status, signal, stdout, stderr }));
   });
 }
