@@ -1,7 +1,16 @@
 // With iam.ts, the only code that imports the AWS SDK. It is loaded lazily (a separate bundle chunk), so
 // `keyctl --help` and `--list` never pay for it. SDK errors become AwsCallError here and nowhere else.
 
-import { GetCallerIdentityCommand, GetSessionTokenCommand, STSClient } from "@aws-sdk/client-sts";
+import {
+  AssumeRoleCommand,
+  type AssumeRoleCommandInput,
+  AssumeRoleWithWebIdentityCommand,
+  type AssumeRoleWithWebIdentityCommandInput,
+  GetCallerIdentityCommand,
+  GetSessionTokenCommand,
+  STSClient,
+  type Credentials as StsCredentials,
+} from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@aws-sdk/types";
 import {
   AWS_CALL_TIMEOUT_MS,
@@ -212,12 +221,46 @@ export async function mfaSession(
     const out = await stsClient(credentials, settings).send(
       new GetSessionTokenCommand({ SerialNumber: serialNumber, TokenCode: tokenCode, DurationSeconds: 900 }),
     );
-    const c = out.Credentials;
-    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) {
-      throw new AwsCallError("InvalidResponse", "GetSessionToken", "STS answered without credentials");
-    }
-    return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken };
+    return sessionCredentials(out.Credentials, "GetSessionToken");
   });
+}
+
+function sessionCredentials(
+  c: StsCredentials | undefined,
+  operation: string,
+): StaticCredentials & { expiration?: Date } {
+  if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) {
+    throw new AwsCallError("InvalidResponse", operation, "STS answered without credentials");
+  }
+  return {
+    accessKeyId: c.AccessKeyId,
+    secretAccessKey: c.SecretAccessKey,
+    sessionToken: c.SessionToken,
+    ...(c.Expiration ? { expiration: c.Expiration } : {}),
+  };
+}
+
+/** AssumeRoleWithWebIdentity is unsigned: the STS client never asks for these. */
+const UNSIGNED: AwsCredentialIdentityProvider = () =>
+  Promise.reject(new Error("AssumeRoleWithWebIdentity needs no credentials"));
+
+/**
+ * The STS calls of assume-role and web-identity profiles, made by keyctl's own STS clients: the
+ * SDK's default role assumers build clients that miss keyctl's endpoint, retries and settings.
+ */
+function roleAssumers(settings: AwsSettings) {
+  return {
+    roleAssumer: async (source: AwsCredentialIdentity, params: AssumeRoleCommandInput) =>
+      sessionCredentials(
+        (await stsClient(source, settings).send(new AssumeRoleCommand(params))).Credentials,
+        "AssumeRole",
+      ),
+    roleAssumerWithWebIdentity: async (params: AssumeRoleWithWebIdentityCommandInput) =>
+      sessionCredentials(
+        (await stsClient(UNSIGNED, settings).send(new AssumeRoleWithWebIdentityCommand(params))).Credentials,
+        "AssumeRoleWithWebIdentity",
+      ),
+  };
 }
 
 /** Credentials of a profile that only the SDK knows how to resolve (assume-role, SSO, process). */
@@ -236,7 +279,8 @@ export async function profileProvider(options: {
     configFilepath: options.configFile,
     ignoreCache: true,
     mfaCodeProvider: options.mfaCode,
-    // The inner STS/SSO clients share the run's connections and bounds, and sign in the partition.
+    ...roleAssumers(options.settings),
+    // The inner SSO client shares the run's connections and bounds.
     clientConfig: {
       region: options.settings.region,
       requestHandler: sharedRequestHandler(options.settings.caBundle),
