@@ -112,7 +112,7 @@ Other commands:
   -k, --list-keys            list the IAM user's access keys (read-only)
   --list-all-keys            list every IAM user's access keys (read-only, needs -a ADMIN)
   --finish                   retire the old key kept in <profile>-previous
-  --restore [BACKUP]         restore the newest (or the named) backup of the credentials file
+  --restore [BACKUP]         restore the newest (or the named) backup of the credentials or config file
   --keep-backups N           keep the newest N backups of the file (default: 10)
 
 Key lifecycle:

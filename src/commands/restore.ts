@@ -1,9 +1,10 @@
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import type { CliInput } from "../cli/args.js";
 import type { Output } from "../cli/output.js";
 import { createTerminal } from "../cli/terminal.js";
 import { type ProfileChange, restoreBackup } from "../engine/restore.js";
-import { DEFAULT_KEEP_BACKUPS, pruneBackups } from "../store/backups.js";
-import { credentialsPath } from "../store/paths.js";
+import { DEFAULT_KEEP_BACKUPS, listBackups, pruneBackups } from "../store/backups.js";
+import { configPath, credentialsPath } from "../store/paths.js";
 import { CredentialsStore } from "../store/store.js";
 
 function describe(c: ProfileChange): string {
@@ -12,13 +13,43 @@ function describe(c: ProfileChange): string {
   return `  ${c.profile}: key ${c.from ?? "(none)"} → ${c.to ?? "(none)"}`;
 }
 
+/**
+ * Which file the backup goes back over. Rotating a key of the config file backs up the config file
+ * next to it, so a backup named after the config file restores that file, and `--restore` alone
+ * takes the newest backup of either file: the one the last change made.
+ */
+async function restoreTarget(input: CliInput): Promise<{ store: CredentialsStore; backup: string | true }> {
+  const credentials = new CredentialsStore(credentialsPath(input.credentials));
+  const config = configPath();
+  const named = input.restore ?? true;
+  if (named === true) {
+    const [newestCredentials] = await listBackups(credentials.path);
+    const [newestConfig] = await listBackups(config);
+    if (newestConfig && (!newestCredentials || newestConfig.madeAt > newestCredentials.madeAt)) {
+      return { store: new CredentialsStore(config, { flavour: "config" }), backup: newestConfig.path };
+    }
+    return { store: credentials, backup: true };
+  }
+  const explicit = isAbsolute(named) || named.includes("/");
+  const name = basename(named);
+  const ofConfig =
+    name.startsWith(`${basename(config)}.backup.`) &&
+    !name.startsWith(`${basename(credentials.path)}.backup.`) &&
+    (!explicit || dirname(resolve(named)) === dirname(config));
+  if (!ofConfig) return { store: credentials, backup: named };
+  return {
+    store: new CredentialsStore(config, { flavour: "config" }),
+    backup: explicit ? named : join(dirname(config), named),
+  };
+}
+
 export async function runRestore(input: CliInput, out: Output): Promise<number> {
-  const store = new CredentialsStore(credentialsPath(input.credentials));
+  const { store, backup } = await restoreTarget(input);
   const terminal = createTerminal({ yes: input.yes });
   let result: Awaited<ReturnType<typeof restoreBackup>>;
   try {
     result = await restoreBackup(
-      { backup: input.restore ?? true, yes: input.yes, dryRun: input.dryRun },
+      { backup, yes: input.yes, dryRun: input.dryRun },
       {
         store,
         confirm: (q, flag) => terminal.confirm(q, flag),

@@ -98,7 +98,7 @@ export async function restoreBackup(
     }
     throw new KeyctlError(fileErrorMessage(err, "reading", backup));
   }
-  const restored = CredentialsDocument.parse(text);
+  const restored = CredentialsDocument.parse(text, deps.store.flavour);
   const problem = notCredentials(text, restored);
   if (problem) {
     throw new KeyctlError(

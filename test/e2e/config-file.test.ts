@@ -137,4 +137,35 @@ describe("keys in the config file", () => {
       ops.accessKeyId,
     );
   });
+
+  it("--restore puts back the config file's backup after a config-file rotation; the named form too", async () => {
+    const cfg = await w.fx.createUserWithKey("cfg");
+    const ops = await w.fx.createUserWithKey("ops");
+    const { home, credentials } = await makeHome(profileText("ops", ops));
+    const configPath = join(home, ".aws", "config");
+    const original = `# mine\n[profile cfg]\naws_access_key_id = ${cfg.accessKeyId}\naws_secret_access_key = ${cfg.secretAccessKey}\n`;
+    await writeFile(configPath, original, { mode: 0o600 });
+    const credentialsBefore = await readFile(credentials, "utf8");
+    expect((await runCli(["-t", "cfg"], { home, endpoint: w.endpoint })).status).toBe(0);
+    const rotated = await readFile(configPath, "utf8");
+    expect(rotated).not.toBe(original);
+
+    const restore = await runCli(["--restore", "--yes"], { home, endpoint: w.endpoint });
+    expect(restore.status, restore.stderr).toBe(0);
+    expect(restore.stdout).toContain(`Restored ${configPath} from ${configPath}.backup.`);
+    expect(restore.stderr).toMatch(/cfg: key .* → /);
+    expect(await readFile(configPath, "utf8")).toBe(original);
+    expect(await readFile(credentials, "utf8")).toBe(credentialsBefore);
+
+    // The restore kept the rotated version as a backup of the config file: name it to go back.
+    const saved = [];
+    for (const name of (await readdir(join(home, ".aws"))).filter((f) => f.startsWith("config.backup."))) {
+      if ((await readFile(join(home, ".aws", name), "utf8")) === rotated) saved.push(name);
+    }
+    expect(saved).toHaveLength(1);
+    const named = await runCli(["--restore", saved[0]!, "--yes"], { home, endpoint: w.endpoint });
+    expect(named.status, named.stderr).toBe(0);
+    expect(await readFile(configPath, "utf8")).toBe(rotated);
+    expect(await readFile(credentials, "utf8")).toBe(credentialsBefore);
+  });
 });
