@@ -1,5 +1,5 @@
 import { KeyctlError, UnexpectedError } from "../errors.js";
-import { installInterruptHandlers } from "../util/interrupt.js";
+import { installInterruptHandlers, onStop } from "../util/interrupt.js";
 import { parseArgs } from "./args.js";
 import { createOutput, type Output } from "./output.js";
 
@@ -47,15 +47,17 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** --json promises one document on stdout whatever happened; a command may have printed it already. */
+function lastDocument(doc: object): void {
+  if (!wantsJson || documentPrinted) return;
+  documentPrinted = true;
+  process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+}
+
 function report(err: unknown): number {
   const failure = err instanceof KeyctlError ? err : new UnexpectedError(err);
   process.stderr.write(`keyctl: ${failure.message}\n`);
-  // --json promises one document on stdout whatever happened; a command may have printed it already.
-  if (wantsJson && !documentPrinted) {
-    documentPrinted = true;
-    const doc = { status: "failed", exitCode: failure.exitCode, error: failure.message };
-    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-  }
+  lastDocument({ status: "failed", exitCode: failure.exitCode, error: failure.message });
   const cause = failure instanceof UnexpectedError ? failure.cause : undefined;
   if (process.env.KEYCTL_DEBUG && cause instanceof Error) process.stderr.write(`${cause.stack}\n`);
   return failure.exitCode;
@@ -70,6 +72,7 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 installInterruptHandlers();
+onStop((stopped) => lastDocument(stopped));
 
 main(argv).then(
   (code) => {

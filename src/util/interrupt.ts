@@ -34,16 +34,38 @@ function write(text: string): void {
   process.stderr.write(text);
 }
 
+/** How a signal ended the run, for the one document `--json` promises on stdout. */
+export interface StopReport {
+  readonly status: "cancelled" | "partial";
+  readonly exitCode: number;
+  readonly error: string;
+  /** What is left part-way, one line per profile. */
+  readonly notes: readonly string[];
+}
+
+let reportStop: ((report: StopReport) => void) | undefined;
+
+/** Called once, just before a signal ends the process (main prints the JSON document with it). */
+export function onStop(fn: (report: StopReport) => void): void {
+  reportStop = fn;
+}
+
+function exitPartial(message: string): never {
+  write(`\nkeyctl: ${message}.\n`);
+  const notes = [...partial.values()];
+  for (const note of notes) write(`${note}\n`);
+  reportStop?.({ status: "partial", exitCode: ExitCode.partial, error: message, notes });
+  process.exit(ExitCode.partial);
+}
+
 /** `failure`: how the shielded step ended, which says what is left (it would be lost otherwise). */
 function stop(signal: NodeJS.Signals, detail: string, failure?: KeyctlError): never {
   if (failure) write(`\nkeyctl: ${failure.message}\n`);
-  if (partial.size > 0 || failure?.exitCode === ExitCode.partial) {
-    write(`\nkeyctl: stopped part-way${detail}.\n`);
-    for (const note of partial.values()) write(`${note}\n`);
-    process.exit(ExitCode.partial);
-  }
+  if (partial.size > 0 || failure?.exitCode === ExitCode.partial) exitPartial(`stopped part-way${detail}`);
+  const exitCode = EXIT_FOR[signal] ?? 130;
   write(`\nkeyctl: cancelled${detail}.\n`);
-  process.exit(EXIT_FOR[signal] ?? 130);
+  reportStop?.({ status: "cancelled", exitCode, error: `cancelled${detail}`, notes: [] });
+  process.exit(exitCode);
 }
 
 function stillPending(): string {
@@ -89,9 +111,7 @@ export function interrupt(signal: NodeJS.Signals): void {
   if (signalsWhileShielded === 1) write("\nkeyctl: finishing the current step before stopping…\n");
   else if (signalsWhileShielded === 2) write(stillPending());
   else {
-    write("\nkeyctl: quitting at once, in the middle of a step.\n");
-    for (const note of partial.values()) write(`${note}\n`);
-    process.exit(ExitCode.partial);
+    exitPartial("quitting at once, in the middle of a step");
   }
 }
 
