@@ -280,11 +280,12 @@ export async function profileProvider(options: {
     ignoreCache: true,
     mfaCodeProvider: options.mfaCode,
     ...roleAssumers(options.settings),
-    // The inner SSO client shares the run's connections and bounds.
+    // The SSO portal client shares the run's connections (proxy, CA bundle, timeouts) and retries;
+    // its region stays the profile's sso_region, and it is no STS endpoint.
     clientConfig: {
-      region: options.settings.region,
       requestHandler: sharedRequestHandler(options.settings.caBundle),
-      ...(options.settings.endpoints.sts ? { endpoint: options.settings.endpoints.sts } : {}),
+      maxAttempts: options.settings.maxAttempts,
+      retryMode: options.settings.retryMode,
     },
   });
   // The provider runs inside the first call it signs: its own failure (AssumeRole refused, say)

@@ -2,7 +2,10 @@
 // STS clients and for the inner STS call of a web-identity auth profile. Every run is inside a
 // network namespace with only loopback: a request that ignored the configuration and went to a real
 // AWS endpoint fails there instead of leaving the machine.
-import { readFile, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { CreateRoleCommand, PutRolePolicyCommand } from "@aws-sdk/client-iam";
 import { AssumeRoleCommand, type Credentials as StsCredentials } from "@aws-sdk/client-sts";
@@ -30,20 +33,22 @@ function webIdentityAnswer(c: StsCredentials): string {
   ].join("");
 }
 
-/** The CLI in the namespace, with no endpoint in the environment: only the files configure one. */
+/** No endpoint in it: only the files (or the test) configure one. */
+function isolatedEnv(home: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: home,
+    NO_COLOR: "1",
+    AWS_EC2_METADATA_DISABLED: "true",
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    KEYCTL_CALL_TIMEOUT_MS: "5000",
+    AWS_MAX_ATTEMPTS: "1",
+  };
+}
+
+/** The CLI in the namespace, its relay reaching the gate. */
 function keyctl(args: readonly string[], home: string) {
-  return runIsolated([cliPath(), ...args], {
-    target: w.endpoint,
-    env: {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      HOME: home,
-      NO_COLOR: "1",
-      AWS_EC2_METADATA_DISABLED: "true",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      KEYCTL_CALL_TIMEOUT_MS: "5000",
-      AWS_MAX_ATTEMPTS: "1",
-    },
-  });
+  return runIsolated([cliPath(), ...args], { target: w.endpoint, env: isolatedEnv(home) });
 }
 
 describe.skipIf(!canIsolate())("endpoints from the config file (network namespace, loopback only)", () => {
@@ -131,4 +136,87 @@ describe.skipIf(!canIsolate())("endpoints from the config file (network namespac
     expect(actions).toContain("AssumeRoleWithWebIdentity");
     expect(actions).toContain("CreateAccessKey");
   });
+
+  it("an SSO auth profile's portal call goes to its sso_region's portal, through the proxy", async () => {
+    const dev = await w.fx.createUserWithKey("dev");
+    const { home, credentials } = await makeHome(profileText("dev", dev));
+    const startUrl = "https://corp.awsapps.com/start";
+    const cache = join(home, ".aws", "sso", "cache");
+    await mkdir(cache, { recursive: true });
+    await writeFile(
+      join(cache, `${createHash("sha1").update(startUrl).digest("hex")}.json`),
+      JSON.stringify({
+        startUrl,
+        region: "eu-west-1",
+        accessToken: "aoa-sso-access-token-for-the-test",
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      }),
+    );
+    await writeFile(
+      join(home, ".aws", "config"),
+      `[profile corp]\nsso_start_url = ${startUrl}\nsso_region = eu-west-1\nsso_account_id = 123456789012\nsso_role_name = KeyRotator\n`,
+    );
+    const before = await readFile(credentials, "utf8");
+    const router = await startRouter(w.endpoint);
+    try {
+      // IAM and STS at the relayed endpoint, directly; everything else through the proxy, which
+      // notes where a tunnel was asked for and refuses it (nothing leaves the machine).
+      const run = await runIsolated([cliPath(), "-a", "corp", "-t", "dev"], {
+        target: router.url,
+        env: {
+          ...isolatedEnv(home),
+          AWS_REGION: "us-east-2",
+          AWS_ENDPOINT_URL_IAM: RELAY_URL,
+          AWS_ENDPOINT_URL_STS: RELAY_URL,
+          HTTPS_PROXY: RELAY_URL,
+          NO_PROXY: "127.0.0.1",
+        },
+      });
+      expect(run.status, run.stderr).toBe(1);
+      expect(router.tunnels).toEqual(["portal.sso.eu-west-1.amazonaws.com:443"]);
+      expect(router.federation).toEqual([]);
+      expect(await readFile(credentials, "utf8")).toBe(before);
+    } finally {
+      await router.close();
+    }
+  });
 });
+
+/**
+ * What the namespace's relay reaches in the SSO test: IAM and STS requests go on to `target`; a
+ * request for the SSO portal's path is noted and refused; a CONNECT (the proxy's side) is noted
+ * and refused, so no tunnel ever leaves the machine.
+ */
+async function startRouter(target: string) {
+  const tunnels: string[] = [];
+  const federation: string[] = [];
+  const server = createServer((req, res) => {
+    if (req.url?.startsWith("/federation/")) {
+      federation.push(req.url);
+      res.writeHead(404, { "content-length": "0" });
+      res.end();
+      return;
+    }
+    const up = httpRequest(
+      new URL(req.url ?? "/", target),
+      { method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    up.on("error", () => res.destroy());
+    req.pipe(up);
+  });
+  server.on("connect", (req, socket) => {
+    tunnels.push(req.url ?? "");
+    socket.end("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
+  });
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    tunnels,
+    federation,
+    close: () => new Promise<void>((done) => server.close(() => done())),
+  };
+}
