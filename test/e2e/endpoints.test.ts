@@ -12,7 +12,7 @@ import { AssumeRoleCommand, type Credentials as StsCredentials } from "@aws-sdk/
 import { describe, expect, it } from "vitest";
 import { ADMIN_ACTIONS, policyDocument, stsClient } from "../harness/fixtures.js";
 import { cliPath, keyOf, makeHome, profileText, readProfile } from "./cli.js";
-import { canIsolate, RELAY_URL, runIsolated } from "./netns.js";
+import { canIsolate, isolatedEnv, RELAY_URL, runIsolated } from "./netns.js";
 import { ACCOUNT, useWorld } from "./world.js";
 
 const w = useWorld();
@@ -33,22 +33,12 @@ function webIdentityAnswer(c: StsCredentials): string {
   ].join("");
 }
 
-/** No endpoint in it: only the files (or the test) configure one. */
-function isolatedEnv(home: string): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
-    HOME: home,
-    NO_COLOR: "1",
-    AWS_EC2_METADATA_DISABLED: "true",
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-    KEYCTL_CALL_TIMEOUT_MS: "5000",
-    AWS_MAX_ATTEMPTS: "1",
-  };
-}
+/** A run that cannot reach its endpoint fails within seconds. */
+const QUICK = { KEYCTL_CALL_TIMEOUT_MS: "5000", AWS_MAX_ATTEMPTS: "1" };
 
 /** The CLI in the namespace, its relay reaching the gate. */
 function keyctl(args: readonly string[], home: string) {
-  return runIsolated([cliPath(), ...args], { target: w.endpoint, env: isolatedEnv(home) });
+  return runIsolated([cliPath(), ...args], { target: w.endpoint, env: { ...isolatedEnv(home), ...QUICK } });
 }
 
 describe.skipIf(!canIsolate())("endpoints from the config file (network namespace, loopback only)", () => {
@@ -165,6 +155,7 @@ describe.skipIf(!canIsolate())("endpoints from the config file (network namespac
         target: router.url,
         env: {
           ...isolatedEnv(home),
+          ...QUICK,
           AWS_REGION: "us-east-2",
           AWS_ENDPOINT_URL_IAM: RELAY_URL,
           AWS_ENDPOINT_URL_STS: RELAY_URL,

@@ -22,6 +22,17 @@ export function canIsolate(): boolean {
   return spawnSync("unshare", ["-rn", "true"], { stdio: "ignore" }).status === 0;
 }
 
+/** The environment of a run in the namespace: no endpoint, proxy or region unless the test adds one. */
+export function isolatedEnv(home: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: home,
+    NO_COLOR: "1",
+    AWS_EC2_METADATA_DISABLED: "true",
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+  };
+}
+
 export async function runIsolated(
   command: readonly string[],
   options: { target: string; env: Record<string, string>; input?: string },

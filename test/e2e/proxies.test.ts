@@ -1,5 +1,7 @@
 // Works wherever the AWS CLI works: a forward proxy (plain HTTP and CONNECT, with credentials),
-// NO_PROXY, a private CA, and the GovCloud and China partitions. All traffic stays on loopback.
+// NO_PROXY, a private CA, and the GovCloud and China partitions. Each run is in a network namespace
+// with only loopback (netns.ts): its one way out is RELAY_URL, relayed to the proxy, the TLS front or
+// the gate, so a run that ignored a setting and went to a real AWS endpoint fails instead.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -13,7 +15,8 @@ import type { AccessKeyPair } from "../harness/fixtures.js";
 import { policyDocument, SELF_ACTIONS } from "../harness/fixtures.js";
 import { type ForwardProxy, startForwardProxy } from "../harness/forward-proxy.js";
 import { startTlsFront, type TlsFront } from "../harness/tls-front.js";
-import { keyOf, makeHome, profileText, readProfile, runCli } from "./cli.js";
+import { cliPath, keyOf, makeHome, profileText, readProfile } from "./cli.js";
+import { canIsolate, isolatedEnv, RELAY_URL, runIsolated } from "./netns.js";
 import { expectCleanOutput, expectOneProblemLine, useWorld } from "./world.js";
 
 const w = useWorld();
@@ -30,10 +33,25 @@ afterAll(async () => {
   await front?.close();
 });
 
+/** The proxy as the CLI in the namespace reaches it: through the relay. */
 const proxyWithCredentials = () =>
-  `http://${encodeURIComponent(PROXY_USER.user)}:${encodeURIComponent(PROXY_USER.password)}@127.0.0.1:${proxy.port}`;
+  `http://${encodeURIComponent(PROXY_USER.user)}:${encodeURIComponent(PROXY_USER.password)}@127.0.0.1:${new URL(RELAY_URL).port}`;
 
-/** Every endpoint variable pointed at `url` (the TLS front instead of the gate). */
+/** keyctl in the namespace; `via` is what its relay reaches (the proxy, the TLS front, the gate). */
+function keyctl(
+  args: readonly string[],
+  options: { home: string; via: string; env: Record<string, string> },
+) {
+  return runIsolated([cliPath(), ...args], {
+    target: options.via,
+    env: { ...isolatedEnv(options.home), ...options.env },
+  });
+}
+
+/** The TLS front as the CLI in the namespace reaches it directly: the relay's port, over https. */
+const relayedFront = () => `https://127.0.0.1:${new URL(RELAY_URL).port}`;
+
+/** Every endpoint variable pointed at `url`. */
 const endpointsAt = (url: string) => ({
   AWS_ENDPOINT_URL: url,
   AWS_ENDPOINT_URL_IAM: url,
@@ -45,15 +63,15 @@ async function rotated(credentials: string, profile: string, before: AccessKeyPa
   expect(keyOf(await readProfile(credentials, `${profile}-previous`)).accessKeyId).toBe(before.accessKeyId);
 }
 
-describe("a forward proxy", () => {
+describe.skipIf(!canIsolate())("a forward proxy", () => {
   it("HTTP_PROXY with credentials: every request of the rotation passes the proxy", async () => {
     const key = await w.fx.createUserWithKey("via-proxy");
     const { home, credentials } = await makeHome(profileText("via-proxy", key));
     const seen = proxy.requests.length;
-    const run = await runCli(["-t", "via-proxy", "--old-key", "delete"], {
+    const run = await keyctl(["-t", "via-proxy", "--old-key", "delete"], {
       home,
-      endpoint: w.endpoint,
-      env: { HTTP_PROXY: proxyWithCredentials() },
+      via: proxy.url,
+      env: { ...endpointsAt(w.endpoint), HTTP_PROXY: proxyWithCredentials() },
     });
     expect(run.status, run.stderr).toBe(0);
     await rotated(credentials, "via-proxy", key);
@@ -68,13 +86,16 @@ describe("a forward proxy", () => {
     const key = await w.fx.createUserWithKey("no-proxy");
     const { home, credentials } = await makeHome(profileText("no-proxy", key));
     const seen = proxy.requests.length;
-    const run = await runCli(["-t", "no-proxy"], {
+    // Nothing listens at port 9 in the namespace: a request sent to either proxy fails.
+    const run = await keyctl(["-t", "no-proxy"], {
       home,
-      endpoint: w.endpoint,
+      via: w.endpoint,
       env: {
-        http_proxy: proxyWithCredentials(),
+        ...endpointsAt(RELAY_URL),
+        http_proxy: "http://127.0.0.1:9",
         HTTP_PROXY: "http://127.0.0.1:9",
         no_proxy: "example.com, 127.0.0.1",
+        NO_PROXY: "example.com",
       },
     });
     expect(run.status, run.stderr).toBe(0);
@@ -86,10 +107,14 @@ describe("a forward proxy", () => {
   it("wrong proxy credentials fail in one line without a stack trace", async () => {
     const key = await w.fx.createUserWithKey("proxy-refused");
     const { home } = await makeHome(profileText("proxy-refused", key));
-    const run = await runCli(["-t", "proxy-refused"], {
+    const run = await keyctl(["-t", "proxy-refused"], {
       home,
-      endpoint: w.endpoint,
-      env: { HTTP_PROXY: `http://corp-user:wrong@127.0.0.1:${proxy.port}`, AWS_MAX_ATTEMPTS: "1" },
+      via: proxy.url,
+      env: {
+        ...endpointsAt(w.endpoint),
+        HTTP_PROXY: proxyWithCredentials().replace(encodeURIComponent(PROXY_USER.password), "wrong"),
+        AWS_MAX_ATTEMPTS: "1",
+      },
     });
     expect(run.status).toBe(1);
     expectOneProblemLine(run, /GetCallerIdentity.*407 Proxy Authentication Required.*user and password/);
@@ -98,14 +123,14 @@ describe("a forward proxy", () => {
   });
 });
 
-describe("a private CA", () => {
+describe.skipIf(!canIsolate())("a private CA", () => {
   it("HTTPS_PROXY tunnels (CONNECT) to an endpoint whose CA AWS_CA_BUNDLE names", async () => {
     const key = await w.fx.createUserWithKey("tls-ca");
     const { home, credentials } = await makeHome(profileText("tls-ca", key));
     const seen = proxy.requests.length;
-    const run = await runCli(["-t", "tls-ca"], {
+    const run = await keyctl(["-t", "tls-ca"], {
       home,
-      endpoint: w.endpoint,
+      via: proxy.url,
       env: { ...endpointsAt(front.url), AWS_CA_BUNDLE: front.caFile, HTTPS_PROXY: proxyWithCredentials() },
     });
     expect(run.status, run.stderr).toBe(0);
@@ -122,10 +147,10 @@ describe("a private CA", () => {
     const { home, credentials } = await makeHome(profileText("tls-profile", key));
     const config = join(home, ".aws", "config");
     await writeFile(config, `[profile tls-profile]\nca_bundle = ${front.caFile}\n`);
-    const run = await runCli(["-t", "tls-profile"], {
+    const run = await keyctl(["-t", "tls-profile"], {
       home,
-      endpoint: w.endpoint,
-      env: endpointsAt(front.url),
+      via: front.url,
+      env: endpointsAt(relayedFront()),
     });
     expect(run.status, run.stderr).toBe(0);
     await rotated(credentials, "tls-profile", key);
@@ -135,7 +160,7 @@ describe("a private CA", () => {
     const key = await w.fx.createUserWithKey("tls-none");
     const { home, credentials } = await makeHome(profileText("tls-none", key));
     const before = await readFile(credentials, "utf8");
-    const run = await runCli(["-t", "tls-none"], { home, endpoint: w.endpoint, env: endpointsAt(front.url) });
+    const run = await keyctl(["-t", "tls-none"], { home, via: front.url, env: endpointsAt(relayedFront()) });
     expect(run.status).toBe(1);
     expectOneProblemLine(run, /TLS certificate is not trusted.*AWS_CA_BUNDLE/);
     expect(await readFile(credentials, "utf8")).toBe(before);
@@ -167,7 +192,7 @@ async function userInPartition(name: string, region: string): Promise<AccessKeyP
   });
 }
 
-describe("partitions", () => {
+describe.skipIf(!canIsolate())("partitions", () => {
   for (const [region, partition] of [
     ["us-gov-west-1", "aws-us-gov"],
     ["cn-north-1", "aws-cn"],
@@ -176,10 +201,10 @@ describe("partitions", () => {
       const name = `user-${partition}`;
       const key = await userInPartition(name, region);
       const { home, credentials } = await makeHome(profileText(name, key));
-      const run = await runCli(["-t", name, "--old-key", "delete"], {
+      const run = await keyctl(["-t", name, "--old-key", "delete"], {
         home,
-        endpoint: w.endpoint,
-        env: { AWS_DEFAULT_REGION: region },
+        via: w.endpoint,
+        env: { ...endpointsAt(RELAY_URL), AWS_DEFAULT_REGION: region },
       });
       expect(run.status, run.stderr).toBe(0);
       await rotated(credentials, name, key);
@@ -191,10 +216,10 @@ describe("partitions", () => {
   it("AWS_REGION wins over AWS_DEFAULT_REGION; IAM is signed for the partition's global region", async () => {
     const key = await userInPartition("gov-east", "us-gov-east-1");
     const { home } = await makeHome(profileText("gov-east", key));
-    const run = await runCli(["-t", "gov-east"], {
+    const run = await keyctl(["-t", "gov-east"], {
       home,
-      endpoint: w.endpoint,
-      env: { AWS_REGION: "us-gov-east-1", AWS_DEFAULT_REGION: "eu-west-1" },
+      via: w.endpoint,
+      env: { ...endpointsAt(RELAY_URL), AWS_REGION: "us-gov-east-1", AWS_DEFAULT_REGION: "eu-west-1" },
     });
     expect(run.status, run.stderr).toBe(0);
     const regions = (action: string) =>
