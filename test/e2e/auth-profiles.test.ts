@@ -6,7 +6,9 @@ import { CreateRoleCommand, PutRolePolicyCommand, PutUserPolicyCommand } from "@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AccessKeyPair, callerIdentity, policyDocument } from "../harness/fixtures.js";
 import { type ForwardProxy, startForwardProxy } from "../harness/forward-proxy.js";
-import { keyOf, makeHome, profileText, readProfile, runCli } from "./cli.js";
+import { motoEnv } from "../harness/moto.js";
+import { cliPath, keyOf, makeHome, profileText, readProfile, runCli } from "./cli.js";
+import { canIsolate, isolatedEnv, RELAY_URL, runIsolated } from "./netns.js";
 import { useWorld } from "./world.js";
 
 const w = useWorld();
@@ -116,37 +118,49 @@ describe("auth profiles the SDK resolves", () => {
     expect(await readFile(credentials, "utf8")).toBe(before);
   });
 
-  it("through HTTP_PROXY every request passes the proxy, the role's AssumeRole too", async () => {
-    const { dev, ops } = await rotatorRole();
-    const { home, credentials, config } = await rotatorHome(dev, ops);
-    const seen = proxy.requests.length;
-    const run = await runCli(["-a", "rotator", "-t", "dev", "--old-key", "delete"], {
-      home,
-      endpoint: w.endpoint,
-      env: { AWS_CONFIG_FILE: config, HTTP_PROXY: proxy.url },
-    });
-    expect(run.status, run.stderr).toBe(0);
-    expect(keyOf(await readProfile(credentials, "dev")).accessKeyId).not.toBe(dev.accessKeyId);
-    const actions = w.gate.calls.map((c) => c.action);
-    expect(actions).toContain("AssumeRole");
-    expect(actions).toContain("CreateAccessKey");
-    const mine = proxy.requests.slice(seen);
-    expect(mine.length).toBe(w.gate.calls.length);
-    expect(mine.every((r) => r.kind === "http" && r.target.startsWith(`${w.gate.url}/`))).toBe(true);
-  });
+  // In the loopback-only namespace (netns.ts), so that a provider ignoring the settings fails there.
+  it.skipIf(!canIsolate())(
+    "through HTTP_PROXY every request passes the proxy, the role's AssumeRole too",
+    async () => {
+      const { dev, ops } = await rotatorRole();
+      const { home, credentials, config } = await rotatorHome(dev, ops);
+      const seen = proxy.requests.length;
+      const run = await runIsolated([cliPath(), "-a", "rotator", "-t", "dev", "--old-key", "delete"], {
+        target: proxy.url,
+        env: { ...isolatedEnv(home), ...motoEnv(w.endpoint), AWS_CONFIG_FILE: config, HTTP_PROXY: RELAY_URL },
+      });
+      expect(run.status, run.stderr).toBe(0);
+      expect(keyOf(await readProfile(credentials, "dev")).accessKeyId).not.toBe(dev.accessKeyId);
+      const actions = w.gate.calls.map((c) => c.action);
+      expect(actions).toContain("AssumeRole");
+      expect(actions).toContain("CreateAccessKey");
+      const mine = proxy.requests.slice(seen);
+      expect(mine.length).toBe(w.gate.calls.length);
+      expect(mine.every((r) => r.kind === "http" && r.target.startsWith(`${w.gate.url}/`))).toBe(true);
+    },
+  );
 
-  it("NO_PROXY=* sends the role's AssumeRole and every other request straight to the endpoint", async () => {
-    const { dev, ops } = await rotatorRole();
-    const { home, credentials, config } = await rotatorHome(dev, ops);
-    const seen = proxy.requests.length;
-    const run = await runCli(["-a", "rotator", "-t", "dev"], {
-      home,
-      endpoint: w.endpoint,
-      env: { AWS_CONFIG_FILE: config, HTTP_PROXY: proxy.url, NO_PROXY: "*" },
-    });
-    expect(run.status, run.stderr).toBe(0);
-    expect(keyOf(await readProfile(credentials, "dev")).accessKeyId).not.toBe(dev.accessKeyId);
-    expect(w.gate.calls.map((c) => c.action)).toContain("AssumeRole");
-    expect(proxy.requests.slice(seen)).toEqual([]);
-  });
+  it.skipIf(!canIsolate())(
+    "NO_PROXY=* sends the role's AssumeRole and every other request straight to the endpoint",
+    async () => {
+      const { dev, ops } = await rotatorRole();
+      const { home, credentials, config } = await rotatorHome(dev, ops);
+      const seen = proxy.requests.length;
+      // Nothing listens at port 9 in the namespace: a request sent to the proxy fails.
+      const run = await runIsolated([cliPath(), "-a", "rotator", "-t", "dev"], {
+        target: w.endpoint,
+        env: {
+          ...isolatedEnv(home),
+          ...motoEnv(RELAY_URL),
+          AWS_CONFIG_FILE: config,
+          HTTP_PROXY: "http://127.0.0.1:9",
+          NO_PROXY: "*",
+        },
+      });
+      expect(run.status, run.stderr).toBe(0);
+      expect(keyOf(await readProfile(credentials, "dev")).accessKeyId).not.toBe(dev.accessKeyId);
+      expect(w.gate.calls.map((c) => c.action)).toContain("AssumeRole");
+      expect(proxy.requests.slice(seen)).toEqual([]);
+    },
+  );
 });
