@@ -17,6 +17,7 @@ import {
   AwsCallError,
   type CallerIdentity,
   type IamPort,
+  LOADING_CREDENTIALS,
   type StaticCredentials,
   type StsPort,
 } from "../engine/ports.js";
@@ -290,7 +291,7 @@ export async function profileProvider(options: {
   });
   // The provider runs inside the first call it signs: its own failure (AssumeRole refused, say)
   // must be reported as that call, not as the GetCallerIdentity that happened to need credentials.
-  const operation = options.operation ?? "loading the auth profile's credentials";
+  const operation = options.operation ?? LOADING_CREDENTIALS;
   return (identity) => call(operation, () => provider(identity));
 }
 

@@ -1,5 +1,5 @@
 import { KeyctlError, UnexpectedError } from "../errors.js";
-import { isAwsCallError } from "./ports.js";
+import { isAwsCallError, LOADING_CREDENTIALS } from "./ports.js";
 
 // AWS failures are translated to what the user should do next in this one place.
 
@@ -28,7 +28,7 @@ export function describeAwsError(err: unknown, userName?: string): string {
     case "Network":
       return `Could not reach AWS for ${op} (${err.message}); check the network or AWS_ENDPOINT_URL and run again.`;
     case "Credentials":
-      return `Could not load the auth profile's credentials: ${err.message}`;
+      return `Could not load the auth profile's credentials${op === LOADING_CREDENTIALS ? "" : ` (${op})`}: ${err.message}`;
     case "ServiceFailure":
     case "InternalFailure":
     case "ServiceUnavailable":

@@ -86,6 +86,9 @@ function callTimeoutFromEnv(fallback: number): number {
  * attempt) was created within AWS_CALL_TIMEOUT_MS of the call's start, connection included.
  */
 export const AWS_CALL_TIMEOUT_MS = callTimeoutFromEnv(30_000);
+
+/** The operation of a credential provider whose own call keyctl cannot name (messages leave it out). */
+export const LOADING_CREDENTIALS = "loading the auth profile's credentials";
 export const AWS_CONNECT_TIMEOUT_MS = Math.min(10_000, AWS_CALL_TIMEOUT_MS);
 
 export interface Clock {

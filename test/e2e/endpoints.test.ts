@@ -164,6 +164,10 @@ describe.skipIf(!canIsolate())("endpoints from the config file (network namespac
         },
       });
       expect(run.status, run.stderr).toBe(1);
+      // The failing call is the provider's, named as such (not the GetCallerIdentity it served).
+      expect(run.stderr.split("\n").filter((l) => l.startsWith("keyctl:"))).toEqual([
+        expect.stringMatching(/auth profile's credentials \(SSO GetRoleCredentials\)/),
+      ]);
       expect(router.tunnels).toEqual(["portal.sso.eu-west-1.amazonaws.com:443"]);
       expect(router.federation).toEqual([]);
       expect(await readFile(credentials, "utf8")).toBe(before);
