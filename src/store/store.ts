@@ -1,5 +1,5 @@
 import { appendFileSync, type Stats } from "node:fs";
-import { readFile, realpath, stat } from "node:fs/promises";
+import { lstat, readFile, realpath, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { asDirectoryError, errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { CredentialsDocument, type Flavour } from "../ini/document.js";
@@ -34,6 +34,23 @@ export interface StoreOptions {
   readonly now?: () => Date;
   /** The config file holds profiles as `[profile P]`; see Flavour. */
   readonly flavour?: Flavour;
+}
+
+export interface ReadOptions {
+  /**
+   * A file that does not exist reads as one without profiles. The AWS CLI works with keys only in
+   * the config file, so the credentials file may well be absent then.
+   */
+  readonly missingAsEmpty?: boolean;
+}
+
+async function isMissing(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return false;
+  } catch (err) {
+    return errnoCode(err) === "ENOENT";
+  }
 }
 
 export type Edit<T> = (doc: CredentialsDocument, current: CredentialsFile) => T;
@@ -95,13 +112,16 @@ export class CredentialsStore {
     return this.backupPath;
   }
 
-  async read(): Promise<CredentialsFile> {
-    const raw = await this.readText();
+  async read(options: ReadOptions = {}): Promise<CredentialsFile> {
+    const raw = await this.readText(options);
     return { ...raw, doc: CredentialsDocument.parse(raw.text, this.flavour) };
   }
 
   /** The file's text without parsing it, for read-only commands that scan it themselves. */
-  async readText(): Promise<Omit<CredentialsFile, "doc">> {
+  async readText(options: ReadOptions = {}): Promise<Omit<CredentialsFile, "doc">> {
+    if (options.missingAsEmpty && (await isMissing(this.path))) {
+      return { path: this.path, realPath: this.path, text: "", mode: 0o600 };
+    }
     const realPath = await this.resolve();
     let bytes: Buffer;
     let mode: number;
