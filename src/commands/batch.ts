@@ -5,7 +5,7 @@ import { type AuthSession, type IamPort, type StsPort, systemClock } from "../en
 import type { RetireResult } from "../engine/retire.js";
 import { type RotationEvent, type RotationResult, rotate } from "../engine/rotate.js";
 import { CancelledError, ExitCode, type KeyctlError } from "../errors.js";
-import { configKeysInUse } from "../store/config.js";
+import { keysInUseOutside } from "../store/config.js";
 import { Journal } from "../store/journal.js";
 import { interrupted } from "../util/interrupt.js";
 import { mapLimit } from "../util/pool.js";
@@ -127,7 +127,7 @@ export async function runTargets(
   const confirm = serialized((q: string, flag: string) => terminal.confirm(q, flag));
   // Next to the real file, like the lock: a symlink and its target share one journal.
   const journal = new Journal(ctx.file.realPath);
-  const inUseElsewhere = configKeysInUse();
+  const inUseElsewhere = keysInUseOutside(store, ctx.sources.credentials.store);
   const single = !options.live;
   const spinner =
     single && out.interactive && !out.json ? (await import("./spinner.js")).createSpinner() : undefined;

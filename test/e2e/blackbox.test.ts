@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CredentialsDocument } from "../../src/ini/document.js";
 import { callerIdentity } from "../harness/fixtures.js";
-import { keyOf, runCli } from "./cli.js";
-import { arnOf, expectCleanOutput, useWorld } from "./world.js";
+import { keyOf, makeHome, profileText, runCli } from "./cli.js";
+import { arnOf, expectCleanOutput, keyIds, useWorld } from "./world.js";
 
 const w = useWorld();
 
@@ -46,5 +46,44 @@ describe("keys only in ~/.aws/config", () => {
     expect(now.accessKeyId).not.toBe(x.accessKeyId);
     expect(await callerIdentity(w.endpoint, now)).toBe(arnOf("x"));
     expectCleanOutput(run, [x.secretAccessKey, now.secretAccessKey]);
+  });
+});
+
+describe("a config-file key at the 2-key limit", () => {
+  it("its own [profile P-previous] key goes without asking, as for the credentials file", async () => {
+    const older = await w.fx.createUserWithKey("x");
+    const current = await w.fx.createKey("x");
+    const { home, config } = await configOnlyHome(
+      `${configProfileText("x", current)}\n[profile x-previous]\n# keyctl: previous key of [x]\naws_access_key_id = ${older.accessKeyId}\naws_secret_access_key = ${older.secretAccessKey}\n`,
+    );
+    const run = await runCli(["-t", "x"], { home, endpoint: w.endpoint });
+    expect(run.status, run.stderr).toBe(0);
+    const now = await configKey(config, "x");
+    expect(await keyIds(w.fx, "x")).toEqual([current.accessKeyId, now.accessKeyId].sort());
+    expect((await configKey(config, "x-previous")).accessKeyId).toBe(current.accessKeyId);
+  });
+
+  it("a key that a profile of the credentials file holds is in use: refused, even with --yes", async () => {
+    const held = await w.fx.createUserWithKey("x");
+    const current = await w.fx.createKey("x");
+    const { home } = await makeHome(profileText("other", held));
+    await writeFile(join(home, ".aws", "config"), configProfileText("x", current));
+    const run = await runCli(["-t", "x", "--yes"], { home, endpoint: w.endpoint });
+    expect(run.status, run.stderr).toBe(1);
+    expect(run.stderr).toMatch(new RegExp(`${held.accessKeyId}.*profile other`));
+    expect(await keyIds(w.fx, "x")).toEqual([held.accessKeyId, current.accessKeyId].sort());
+  });
+
+  it("the same in a batch: a run of two keeps the key the credentials file holds", async () => {
+    const held = await w.fx.createUserWithKey("x");
+    const current = await w.fx.createKey("x");
+    const ops = await w.fx.createUserWithKey("ops");
+    const { home } = await makeHome(
+      `${profileText("ops", ops)}\n${profileText("other", held).replace("[other]", "[other]\n# held")}`,
+    );
+    await writeFile(join(home, ".aws", "config"), configProfileText("x", current));
+    const run = await runCli(["-t", "ops", "-t", "x", "--yes"], { home, endpoint: w.endpoint });
+    expect(run.stderr).toMatch(new RegExp(`${held.accessKeyId}.*profile other`));
+    expect(await keyIds(w.fx, "x")).toContain(held.accessKeyId);
   });
 });
