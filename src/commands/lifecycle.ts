@@ -238,9 +238,12 @@ function entriesOf(o: Outcome, time: string): HistoryEntry[] {
 export async function recordHistory(ctx: CommandContext, outcomes: readonly Outcome[]): Promise<void> {
   if (ctx.input.dryRun) return;
   const time = new Date(systemClock.now()).toISOString();
+  // One history per machine set-up, next to the credentials file, whichever file held the key:
+  // --history reads it from there.
+  const next = ctx.sources.credentials.file.realPath;
   for (const o of outcomes) {
     try {
-      for (const entry of entriesOf(o, time)) await appendHistory(ctx.file.realPath, entry);
+      for (const entry of entriesOf(o, time)) await appendHistory(next, entry);
     } catch (err) {
       // A failed run's own message already names the file system's trouble (a full disk, say).
       if (o.error) continue;

@@ -87,3 +87,23 @@ describe("a config-file key at the 2-key limit", () => {
     expect(await keyIds(w.fx, "x")).toContain(held.accessKeyId);
   });
 });
+
+describe("--history of a config-file key", () => {
+  it("the rotation of a [profile P] key is recorded next to the credentials file and --history shows it", async () => {
+    const ops = await w.fx.createUserWithKey("ops");
+    const x = await w.fx.createUserWithKey("x");
+    const { home } = await makeHome(profileText("ops", ops));
+    await writeFile(join(home, ".aws", "config"), configProfileText("x", x));
+    const rotateOps = await runCli(["-t", "ops"], { home, endpoint: w.endpoint });
+    expect(rotateOps.status, rotateOps.stderr).toBe(0);
+    const run = await runCli(["-t", "x"], { home, endpoint: w.endpoint });
+    expect(run.status, run.stderr).toBe(0);
+    const now = await configKey(join(home, ".aws", "config"), "x");
+
+    const history = await runCli(["--history"], { home, endpoint: w.endpoint });
+    expect(history.status, history.stderr).toBe(0);
+    expect(history.stdout).toMatch(/ ops ops@\d+ +rotate \(done/);
+    expect(history.stdout).toContain(`${x.accessKeyId} → ${now.accessKeyId}`);
+    expect(history.stdout).toMatch(/ x x@\d+ +rotate \(done/);
+  });
+});
