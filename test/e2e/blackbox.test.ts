@@ -1,13 +1,15 @@
 // Found by trying the built CLI as users do: set-ups the AWS CLI accepts (keys only in the config
 // file), keys held anywhere on the machine, terminals that go away, networks that hang or refuse,
 // and two machines sharing one IAM user.
+import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CredentialsDocument } from "../../src/ini/document.js";
 import { callerIdentity } from "../harness/fixtures.js";
-import { keyOf, makeHome, profileText, runCli } from "./cli.js";
+import { motoEnv } from "../harness/moto.js";
+import { cliPath, keyOf, makeHome, profileText, readProfile, runCli } from "./cli.js";
 import { arnOf, expectCleanOutput, keyIds, useWorld } from "./world.js";
 
 const w = useWorld();
@@ -105,5 +107,35 @@ describe("--history of a config-file key", () => {
     expect(history.stdout).toMatch(/ ops ops@\d+ +rotate \(done/);
     expect(history.stdout).toContain(`${x.accessKeyId} → ${now.accessKeyId}`);
     expect(history.stdout).toMatch(/ x x@\d+ +rotate \(done/);
+  });
+});
+
+// Python opens a pseudo-terminal and closes its master side before keyctl starts: every write to
+// stdout/stderr then fails with EIO, as after the terminal window or ssh session went away (without
+// making it keyctl's controlling terminal, so no SIGHUP comes with it). Prints keyctl's exit code.
+const GONE_TERMINAL = [
+  "import os, pty, subprocess, sys",
+  "m, s = pty.openpty()",
+  "os.close(m)",
+  "print(subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=s, stderr=s).returncode)",
+].join("\n");
+
+describe("a terminal that went away", () => {
+  it("EIO on every write to stdout/stderr does not stop the rotation", async () => {
+    const key = await w.fx.createUserWithKey("eio");
+    const { home, credentials } = await makeHome(profileText("eio", key));
+    const child = spawn("python3", ["-c", GONE_TERMINAL, process.execPath, cliPath(), "-t", "eio"], {
+      env: { PATH: process.env.PATH ?? "", HOME: home, ...motoEnv(w.endpoint) },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    await new Promise((resolve) => child.on("close", resolve));
+    expect(out.trim()).toBe("0");
+    const now = keyOf(await readProfile(credentials, "eio"));
+    expect(now.accessKeyId).not.toBe(key.accessKeyId);
+    expect(await callerIdentity(w.endpoint, now)).toBe(arnOf("eio"));
   });
 });

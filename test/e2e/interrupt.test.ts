@@ -12,11 +12,50 @@ import { useWorld } from "./world.js";
 const w = useWorld();
 
 describe("interrupting a rotation", () => {
-  it("SIGINT during CreateAccessKey: the step completes, exit 3, the new key is saved and works", async () => {
-    const key = await w.fx.createUserWithKey("intr");
-    const { home, credentials } = await makeHome(profileText("intr", key));
+  // SIGHUP: the terminal was closed under the run; it gets the same safe stop as Ctrl-C.
+  it.each(["SIGINT", "SIGHUP"] as const)(
+    "%s during CreateAccessKey: the step completes, exit 3, the new key is saved and works",
+    async (signal) => {
+      const key = await w.fx.createUserWithKey("intr");
+      const { home, credentials } = await makeHome(profileText("intr", key));
+      w.proxy.setLatency(600);
+      const child = spawn(process.execPath, [cliPath(), "-t", "intr"], {
+        env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", ...motoEnv(w.endpoint) },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+      for (let i = 0; i < 500 && !w.proxy.calls.some((c) => c.action === "CreateAccessKey"); i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(w.proxy.calls.some((c) => c.action === "CreateAccessKey")).toBe(true);
+      child.kill(signal);
+      const code = await exited;
+      w.proxy.setLatency(0);
+      expect(code, stderr).toBe(3);
+      expect(stderr).toMatch(/finishing the current step/);
+      expect(stderr).toMatch(/has its new key .* not yet confirmed/);
+      expect(stderr).not.toMatch(/\n\s+at /);
+      const now = keyOf(await readProfile(credentials, "intr"));
+      expect(now.accessKeyId).not.toBe(key.accessKeyId);
+      expect(await callerIdentity(w.endpoint, now)).toContain(":user/intr");
+      const doc = CredentialsDocument.parse(await readFile(credentials, "utf8"));
+      const held = new Set(doc.profileNames().map((p) => doc.get(p, "aws_access_key_id")));
+      for (const k of await w.fx.listKeys("intr")) expect(held.has(k.accessKeyId)).toBe(true);
+    },
+  );
+});
+
+describe("a closed terminal", () => {
+  it("SIGHUP before anything changed: cancelled, exit 129, nothing changed", async () => {
+    const key = await w.fx.createUserWithKey("hup");
+    const text = profileText("hup", key);
+    const { home, credentials } = await makeHome(text);
     w.proxy.setLatency(600);
-    const child = spawn(process.execPath, [cliPath(), "-t", "intr"], {
+    const child = spawn(process.execPath, [cliPath(), "-t", "hup"], {
       env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", ...motoEnv(w.endpoint) },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -25,22 +64,14 @@ describe("interrupting a rotation", () => {
       stderr += d.toString();
     });
     const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
-    for (let i = 0; i < 500 && !w.proxy.calls.some((c) => c.action === "CreateAccessKey"); i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    expect(w.proxy.calls.some((c) => c.action === "CreateAccessKey")).toBe(true);
-    child.kill("SIGINT");
+    for (let i = 0; i < 500 && w.proxy.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(w.proxy.calls.map((c) => c.action)).not.toContain("CreateAccessKey");
+    child.kill("SIGHUP");
     const code = await exited;
     w.proxy.setLatency(0);
-    expect(code, stderr).toBe(3);
-    expect(stderr).toMatch(/finishing the current step/);
-    expect(stderr).toMatch(/has its new key .* not yet confirmed/);
-    expect(stderr).not.toMatch(/\n\s+at /);
-    const now = keyOf(await readProfile(credentials, "intr"));
-    expect(now.accessKeyId).not.toBe(key.accessKeyId);
-    expect(await callerIdentity(w.endpoint, now)).toContain(":user/intr");
-    const doc = CredentialsDocument.parse(await readFile(credentials, "utf8"));
-    const held = new Set(doc.profileNames().map((p) => doc.get(p, "aws_access_key_id")));
-    for (const k of await w.fx.listKeys("intr")) expect(held.has(k.accessKeyId)).toBe(true);
+    expect(code, stderr).toBe(129);
+    expect(stderr).toMatch(/keyctl: cancelled/);
+    expect(await readFile(credentials, "utf8")).toBe(text);
+    expect((await w.fx.listKeys("hup")).map((k) => k.accessKeyId)).toEqual([key.accessKeyId]);
   });
 });
