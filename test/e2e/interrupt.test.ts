@@ -1,5 +1,5 @@
-// Ctrl-C (SIGINT) while CreateAccessKey is in flight: keyctl finishes the step (the secret reaches
-// the file), then stops with exit 3 and says what the user has. No key is left without its secret.
+// Ctrl-C (SIGINT) or a closed terminal (SIGHUP) while CreateAccessKey is in flight: keyctl finishes the
+// step (the secret reaches the file), then stops with exit 3 and says what the user has.
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
@@ -11,6 +11,28 @@ import { useWorld } from "./world.js";
 
 const w = useWorld();
 
+/** Runs `keyctl -t profile` and sends it `signal` once `ready()` (polled) holds. */
+async function signalledWhen(
+  profile: string,
+  home: string,
+  ready: () => boolean,
+  signal: NodeJS.Signals,
+): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [cliPath(), "-t", profile], {
+    env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", ...motoEnv(w.endpoint) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+  for (let i = 0; i < 500 && !ready(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(ready(), "the run got there").toBe(true);
+  child.kill(signal);
+  return { code: await exited, stderr };
+}
+
 describe("interrupting a rotation", () => {
   // SIGHUP: the terminal was closed under the run; it gets the same safe stop as Ctrl-C.
   it.each(["SIGINT", "SIGHUP"] as const)(
@@ -19,21 +41,12 @@ describe("interrupting a rotation", () => {
       const key = await w.fx.createUserWithKey("intr");
       const { home, credentials } = await makeHome(profileText("intr", key));
       w.proxy.setLatency(600);
-      const child = spawn(process.execPath, [cliPath(), "-t", "intr"], {
-        env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", ...motoEnv(w.endpoint) },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stderr = "";
-      child.stderr.on("data", (d: Buffer) => {
-        stderr += d.toString();
-      });
-      const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
-      for (let i = 0; i < 500 && !w.proxy.calls.some((c) => c.action === "CreateAccessKey"); i++) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      expect(w.proxy.calls.some((c) => c.action === "CreateAccessKey")).toBe(true);
-      child.kill(signal);
-      const code = await exited;
+      const { code, stderr } = await signalledWhen(
+        "intr",
+        home,
+        () => w.proxy.calls.some((c) => c.action === "CreateAccessKey"),
+        signal,
+      );
       w.proxy.setLatency(0);
       expect(code, stderr).toBe(3);
       expect(stderr).toMatch(/finishing the current step/);
@@ -55,19 +68,8 @@ describe("a closed terminal", () => {
     const text = profileText("hup", key);
     const { home, credentials } = await makeHome(text);
     w.proxy.setLatency(600);
-    const child = spawn(process.execPath, [cliPath(), "-t", "hup"], {
-      env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", ...motoEnv(w.endpoint) },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
-    for (let i = 0; i < 500 && w.proxy.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const { code, stderr } = await signalledWhen("hup", home, () => w.proxy.calls.length > 0, "SIGHUP");
     expect(w.proxy.calls.map((c) => c.action)).not.toContain("CreateAccessKey");
-    child.kill("SIGHUP");
-    const code = await exited;
     w.proxy.setLatency(0);
     expect(code, stderr).toBe(129);
     expect(stderr).toMatch(/keyctl: cancelled/);
