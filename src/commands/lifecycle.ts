@@ -12,6 +12,7 @@ import { type RetireResult, retireWhenUnused } from "../engine/retire.js";
 import type { RotationDeps, RotationEvent, RotationResult } from "../engine/rotate.js";
 import { ExitCode, KeyctlError, UsageError } from "../errors.js";
 import { previousName } from "../profiles.js";
+import { keysInUseOutside } from "../store/config.js";
 import { configPath } from "../store/paths.js";
 import type { Outcome } from "./batch.js";
 import type { CommandContext } from "./context.js";
@@ -32,7 +33,14 @@ export async function retireOutcome(
       dryRun: input.dryRun,
       ...(input.user !== undefined ? { userFlag: input.user } : {}),
     },
-    { store, auth: sessions.auth, sts: sessions.sts, clock: systemClock, events },
+    {
+      store,
+      auth: sessions.auth,
+      sts: sessions.sts,
+      clock: systemClock,
+      events,
+      inUseElsewhere: keysInUseOutside(store, ctx.sources.credentials.store),
+    },
   );
   const status: Outcome["status"] =
     result.status === "deactivated" || result.status === "deleted"

@@ -77,6 +77,18 @@ export function readTarget(
   };
 }
 
+/**
+ * Who on this machine still uses key `id`, as a user reads it: profiles of the target's file, then
+ * those of the other file (`elsewhere`). Safety rule 4: any of them means the key is in use.
+ */
+export function usersOfKey(
+  target: TargetProfile,
+  id: string,
+  elsewhere: ReadonlyMap<string, readonly string[]> | undefined,
+): string[] {
+  return [...(target.holders.get(id) ?? []).map((p) => `profile ${p}`), ...(elsewhere?.get(id) ?? [])];
+}
+
 export interface KeyToDelete {
   readonly key: AccessKey;
   /** `previous`: the key kept in `<profile>-previous`, which may go without asking. */

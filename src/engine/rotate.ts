@@ -780,11 +780,14 @@ async function retireOldKey(
   ];
   if (plan.oldKeyPolicy === "keep") return { outcome: "kept", nextSteps: finishLater };
 
-  const stillHeld = target.sharedWith.filter((p) => !sharedUpdated.includes(p));
+  const stillHeld = [
+    ...target.sharedWith.filter((p) => !sharedUpdated.includes(p)).map((p) => `profile ${p}`),
+    ...((await deps.inUseElsewhere?.())?.get(old) ?? []),
+  ];
   if (stillHeld.length > 0) {
     return {
       outcome: "kept",
-      problem: `The old key ${old} was not retired because profile(s) ${stillHeld.join(", ")} still use it.`,
+      problem: `The old key ${old} was not retired because ${stillHeld.join(", ")} still use${stillHeld.length === 1 ? "s" : ""} it.`,
       nextSteps: finishLater,
     };
   }

@@ -139,3 +139,47 @@ describe("a terminal that went away", () => {
     expect(await callerIdentity(w.endpoint, now)).toBe(arnOf("eio"));
   });
 });
+
+describe("an old key that a [profile y] of the config file holds", () => {
+  async function sharedWithConfig() {
+    const key = await w.fx.createUserWithKey("p");
+    const { home, credentials } = await makeHome(profileText("p", key));
+    await writeFile(
+      join(home, ".aws", "config"),
+      `[profile y]\nregion = eu-west-1\n${configProfileText("y", key).split("\n").slice(1).join("\n")}`,
+    );
+    return { key, home, credentials };
+  }
+  const statusOf = async (id: string) => (await w.fx.listKeys("p")).find((k) => k.accessKeyId === id)?.status;
+
+  it.each(["deactivate", "delete"])(
+    "--old-key %s rotates but keeps it, naming the profile",
+    async (policy) => {
+      const { key, home } = await sharedWithConfig();
+      const run = await runCli(["-t", "p", "--old-key", policy], { home, endpoint: w.endpoint });
+      expect(run.status, run.stderr).toBe(3);
+      expect(run.stderr).toMatch(
+        new RegExp(`${key.accessKeyId} was not retired .*profile y of the AWS config file`),
+      );
+      expect(await statusOf(key.accessKeyId)).toBe("Active");
+      expect(await callerIdentity(w.endpoint, key)).toBe(arnOf("p"));
+    },
+  );
+
+  it("--finish and --finish-after keep it, naming the profile", async () => {
+    const { key, home } = await sharedWithConfig();
+    const rotate = await runCli(["-t", "p"], { home, endpoint: w.endpoint });
+    expect(rotate.status, rotate.stderr).toBe(0);
+    const finish = await runCli(["--finish", "-t", "p", "--yes"], { home, endpoint: w.endpoint });
+    expect(finish.status, finish.stderr).toBe(1);
+    expect(finish.stderr).toMatch(
+      new RegExp(`${key.accessKeyId} is still used by profile y of the AWS config file`),
+    );
+    const staged = await runCli(["--finish-after", "1", "-t", "p", "--yes"], { home, endpoint: w.endpoint });
+    expect(staged.stderr).toMatch(
+      new RegExp(`${key.accessKeyId} is still used by profile y of the AWS config file`),
+    );
+    expect(await statusOf(key.accessKeyId)).toBe("Active");
+    expect(await callerIdentity(w.endpoint, key)).toBe(arnOf("p"));
+  });
+});
