@@ -28,7 +28,13 @@ export function readTarget(
 ): TargetProfile {
   const settings = doc.profile(profile);
   if (!settings) {
-    throw new KeyctlError(`Profile ${profile} is not in ${path}; see keyctl --list.`);
+    // The AWS CLI reads section names verbatim, so `[default ]` is not profile default for it either.
+    const spaced = doc.sections.find((s) => s.name !== profile && s.name.trim() === profile);
+    throw new KeyctlError(
+      spaced
+        ? `Profile ${profile} is not in ${path}: the file has [${spaced.name}], whose stray spaces make it another name for the AWS CLI too; write it as [${profile}] and run again.`
+        : `Profile ${profile} is not in ${path}; see keyctl --list.`,
+    );
   }
   if (doc.sectionsNamed(profile).length > 1) {
     throw new KeyctlError(

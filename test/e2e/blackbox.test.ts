@@ -10,7 +10,7 @@ import { CredentialsDocument } from "../../src/ini/document.js";
 import { callerIdentity } from "../harness/fixtures.js";
 import { motoEnv } from "../harness/moto.js";
 import { cliPath, keyOf, makeHome, profileText, readProfile, runCli } from "./cli.js";
-import { arnOf, expectCleanOutput, keyIds, useWorld } from "./world.js";
+import { arnOf, expectCleanOutput, expectOneProblemLine, keyIds, useWorld } from "./world.js";
 
 const w = useWorld();
 
@@ -181,5 +181,32 @@ describe("an old key that a [profile y] of the config file holds", () => {
     );
     expect(await statusOf(key.accessKeyId)).toBe("Active");
     expect(await callerIdentity(w.endpoint, key)).toBe(arnOf("p"));
+  });
+});
+
+describe("a section header with stray spaces", () => {
+  // The AWS CLI keeps section names verbatim: `[default ]` is not profile default for it either
+  // ("The config profile (default) could not be found"), so keyctl does not guess; it says what it found.
+  it.each([
+    ["[default ]", "default"],
+    ["[ dev]", "dev"],
+  ])("%s: -t %s names the section found and what to write", async (header, name) => {
+    const key = await w.fx.createUserWithKey("spaced");
+    const text = profileText("x", key).replace("[x]", header);
+    const { home, credentials } = await makeHome(text);
+    const run = await runCli(["-t", name], { home, endpoint: w.endpoint });
+    expect(run.status).toBe(1);
+    const line = expectOneProblemLine(run);
+    expect(line).toContain(`Profile ${name} is not in ${credentials}`);
+    expect(line).toContain(`${header}`);
+    expect(line).toContain(`write it as [${name}]`);
+    expect(await readFile(credentials, "utf8")).toBe(text);
+  });
+
+  it("a profile that is simply missing keeps the short message", async () => {
+    const key = await w.fx.createUserWithKey("spaced");
+    const { home } = await makeHome(profileText("dev", key));
+    const run = await runCli(["-t", "prod"], { home, endpoint: w.endpoint });
+    expect(expectOneProblemLine(run)).toMatch(/Profile prod is not in .*; see keyctl --list\.$/);
   });
 });
