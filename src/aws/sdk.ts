@@ -8,6 +8,7 @@ import {
   AwsCallError,
   type CallerIdentity,
   type IamPort,
+  NoAnswerError,
   type StaticCredentials,
   type StsPort,
 } from "../engine/ports.js";
@@ -65,14 +66,9 @@ export function toAwsCallError(err: unknown, operation: string): AwsCallError | 
       `the TLS certificate is not trusted: ${message}; if a private CA or a TLS-inspecting proxy signs it, set AWS_CA_BUNDLE (or ca_bundle in the profile) to that CA's PEM file`,
     );
   }
-  if (name === "TimeoutError") {
-    return new AwsCallError(
-      "Network",
-      operation,
-      `no answer within ${Math.round(AWS_CALL_TIMEOUT_MS / 1000)} s`,
-      true,
-    );
-  }
+  // The handler's own timeouts carry no code; it also names a reset connection (ECONNRESET, EPIPE)
+  // "TimeoutError", which is a dropped connection worth another try, not a hang.
+  if (name === "TimeoutError" && code === undefined) return new NoAnswerError(operation);
   if (
     (code && NETWORK_CODES.has(code)) ||
     (!hasResponse && name !== "CredentialsProviderError" && field(err, "$fault") === undefined)
@@ -92,12 +88,23 @@ export function toAwsCallError(err: unknown, operation: string): AwsCallError | 
   return new AwsCallError(wire, operation, message, status >= 500);
 }
 
-export async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+/** What `call` hands each request it sends: the call's deadline. */
+export interface CallOptions {
+  readonly abortSignal: AbortSignal;
+}
+
+/**
+ * One AWS call, bounded as a whole by AWS_CALL_TIMEOUT_MS: the SDK's retries share that bound
+ * rather than each getting a full one, so a hung network ends in one timeout (what the message says
+ * and what a signal waits for), not three.
+ */
+export async function call<T>(operation: string, fn: (options: CallOptions) => Promise<T>): Promise<T> {
   const done = callStarted(operation, AWS_CALL_TIMEOUT_MS);
+  const deadline = AbortSignal.timeout(AWS_CALL_TIMEOUT_MS);
   try {
-    return await fn();
+    return await fn({ abortSignal: deadline });
   } catch (err) {
-    throw toAwsCallError(err, operation);
+    throw deadline.aborted ? new NoAnswerError(operation) : toAwsCallError(err, operation);
   } finally {
     done();
   }
@@ -185,8 +192,8 @@ function toIdentity(out: { Arn?: string; Account?: string; UserId?: string }): C
 export function createSts(settings: AwsSettings): StsPort {
   return {
     callerIdentity: (credentials) =>
-      call("GetCallerIdentity", async () =>
-        toIdentity(await stsClient(credentials, settings, 1).send(new GetCallerIdentityCommand({}))),
+      call("GetCallerIdentity", async (options) =>
+        toIdentity(await stsClient(credentials, settings, 1).send(new GetCallerIdentityCommand({}), options)),
       ),
   };
 }
@@ -196,8 +203,8 @@ export async function providerIdentity(
   credentials: Credentials,
   settings: AwsSettings,
 ): Promise<CallerIdentity> {
-  return call("GetCallerIdentity", async () =>
-    toIdentity(await stsClient(credentials, settings).send(new GetCallerIdentityCommand({}))),
+  return call("GetCallerIdentity", async (options) =>
+    toIdentity(await stsClient(credentials, settings).send(new GetCallerIdentityCommand({}), options)),
   );
 }
 
@@ -208,9 +215,10 @@ export async function mfaSession(
   serialNumber: string,
   tokenCode: string,
 ): Promise<StaticCredentials> {
-  return call("GetSessionToken", async () => {
+  return call("GetSessionToken", async (options) => {
     const out = await stsClient(credentials, settings).send(
       new GetSessionTokenCommand({ SerialNumber: serialNumber, TokenCode: tokenCode, DurationSeconds: 900 }),
+      options,
     );
     const c = out.Credentials;
     if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) {

@@ -3,6 +3,7 @@
 // and two machines sharing one IAM user.
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -208,5 +209,64 @@ describe("a section header with stray spaces", () => {
     const { home } = await makeHome(profileText("dev", key));
     const run = await runCli(["-t", "prod"], { home, endpoint: w.endpoint });
     expect(expectOneProblemLine(run)).toMatch(/Profile prod is not in .*; see keyctl --list\.$/);
+  });
+});
+
+/** A proxy that accepts connections and never answers: a network that hangs. */
+async function hungProxy(): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
+  const sockets: Socket[] = [];
+  const server: Server = createServer((socket) => {
+    sockets.push(socket);
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    connections: () => sockets.length,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+describe("a proxy that never answers", () => {
+  it("an IAM call that hangs is one timeout too: the SDK's retries share its bound", async () => {
+    const key = await w.fx.createUserWithKey("hung-iam");
+    const { home } = await makeHome(profileText("hung-iam", key));
+    w.gate.inject({ action: "ListAccessKeys", fault: "hang" });
+    const run = await runCli(["-k", "-t", "hung-iam"], {
+      home,
+      endpoint: w.endpoint,
+      env: { KEYCTL_CALL_TIMEOUT_MS: "1500" },
+    });
+    expect(run.status, run.stderr).toBe(1);
+    expectOneProblemLine(run, /ListAccessKeys.*no answer within 2 s/);
+    expect(w.gate.calls.filter((c) => c.action === "ListAccessKeys")).toHaveLength(1);
+  });
+
+  it("keyctl gives up after one call timeout, as its message says, without retrying the hung call", async () => {
+    const key = await w.fx.createUserWithKey("hung");
+    const { home, credentials } = await makeHome(profileText("hung", key));
+    const before = await readFile(credentials, "utf8");
+    const proxy = await hungProxy();
+    try {
+      const started = Date.now();
+      const run = await runCli(["-t", "hung"], {
+        home,
+        endpoint: w.endpoint,
+        env: { HTTP_PROXY: proxy.url, KEYCTL_CALL_TIMEOUT_MS: "1500" },
+      });
+      const took = Date.now() - started;
+      expect(run.status, run.stderr).toBe(1);
+      expectOneProblemLine(run, /no answer within 2 s/);
+      // One attempt, not the SDK's three: the wait is the one call timeout the message names.
+      expect(proxy.connections(), run.stderr).toBe(1);
+      expect(took).toBeGreaterThanOrEqual(1_500);
+      expect(await readFile(credentials, "utf8")).toBe(before);
+    } finally {
+      await proxy.close();
+    }
   });
 });
