@@ -9,12 +9,13 @@ import {
   type CallerIdentity,
   type IamPort,
   NoAnswerError,
+  ProxyUnreachableError,
   type StaticCredentials,
   type StsPort,
 } from "../engine/ports.js";
 import { KeyctlError } from "../errors.js";
 import { callStarted } from "../util/interrupt.js";
-import { sharedRequestHandler } from "./http.js";
+import { proxyOf, sharedRequestHandler } from "./http.js";
 import type { AwsSettings, ServiceId } from "./settings.js";
 
 const NETWORK_CODES = new Set([
@@ -29,6 +30,9 @@ const NETWORK_CODES = new Set([
   "ECONNABORTED",
   "UND_ERR_SOCKET",
 ]);
+
+// No connection was made: to the proxy, when it is the one that failed.
+const CONNECT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
 // The endpoint (or a TLS-inspecting proxy) shows a certificate Node's CAs do not vouch for.
 const TLS_TRUST_CODES = new Set([
@@ -69,6 +73,8 @@ export function toAwsCallError(err: unknown, operation: string): AwsCallError | 
   // The handler's own timeouts carry no code; it also names a reset connection (ECONNRESET, EPIPE)
   // "TimeoutError", which is a dropped connection worth another try, not a hang.
   if (name === "TimeoutError" && code === undefined) return new NoAnswerError(operation);
+  const proxy = code && CONNECT_CODES.has(code) ? proxyOf(err) : undefined;
+  if (proxy) return new ProxyUnreachableError(operation, proxy.url, proxy.variable, message);
   if (
     (code && NETWORK_CODES.has(code)) ||
     (!hasResponse && name !== "CredentialsProviderError" && field(err, "$fault") === undefined)

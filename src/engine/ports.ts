@@ -137,6 +137,19 @@ export class NoAnswerError extends AwsCallError {
   }
 }
 
+/** The HTTP(S) proxy the environment names could not be reached: nothing was sent to AWS. */
+export class ProxyUnreachableError extends AwsCallError {
+  constructor(
+    operation: string,
+    /** Without the credentials its URL may hold. */
+    readonly proxy: string,
+    readonly variable: string,
+    message: string,
+  ) {
+    super("Network", operation, message);
+  }
+}
+
 export function isAwsCallError(err: unknown, code?: string): err is AwsCallError {
   return err instanceof AwsCallError && (code === undefined || err.code === code);
 }

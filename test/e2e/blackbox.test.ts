@@ -270,3 +270,54 @@ describe("a proxy that never answers", () => {
     }
   });
 });
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+describe("settings that point nowhere", () => {
+  it("a dead proxy: the one line names the proxy (without its password) and HTTP_PROXY/NO_PROXY", async () => {
+    const key = await w.fx.createUserWithKey("dead-proxy");
+    const { home } = await makeHome(profileText("dead-proxy", key));
+    const port = await closedPort();
+    const run = await runCli(["-t", "dead-proxy"], {
+      home,
+      endpoint: w.endpoint,
+      env: { HTTP_PROXY: `http://corp-user:S3cret-proxy-pw@127.0.0.1:${port}` },
+    });
+    expect(run.status).toBe(1);
+    const line = expectOneProblemLine(run);
+    expect(line).toContain(`proxy http://127.0.0.1:${port}`);
+    expect(line).toMatch(/HTTP_PROXY.*NO_PROXY/);
+    expect(`${run.stdout}${run.stderr}`).not.toContain("S3cret-proxy-pw");
+    expect(line, "the password is in the URL keyctl was given").not.toContain("corp-user:");
+    expect(w.gate.calls).toHaveLength(0);
+  });
+
+  it.each([
+    ["AWS_REGION", { AWS_REGION: "us east" }],
+    ["AWS_DEFAULT_REGION", { AWS_DEFAULT_REGION: "eu_west!" }],
+  ])("a malformed %s is a bad region setting, not a network problem", async (variable, env) => {
+    const key = await w.fx.createUserWithKey("bad-region");
+    const { home } = await makeHome(profileText("bad-region", key));
+    const run = await runCli(["-t", "bad-region"], { home, endpoint: w.endpoint, env });
+    expect(run.status).toBe(1);
+    const line = expectOneProblemLine(run, new RegExp(`${variable}=.* is not an AWS region`));
+    expect(line).not.toMatch(/reach AWS|network/i);
+    expect(w.gate.calls).toHaveLength(0);
+  });
+
+  it("a malformed region in the config profile names the profile and the file", async () => {
+    const key = await w.fx.createUserWithKey("bad-region");
+    const { home } = await makeHome(profileText("bad-region", key));
+    await writeFile(join(home, ".aws", "config"), "[profile bad-region]\nregion = us east 1\n");
+    const run = await runCli(["-t", "bad-region"], { home, endpoint: w.endpoint });
+    expect(run.status).toBe(1);
+    expectOneProblemLine(run, /region = us east 1 .*bad-region.* is not an AWS region/);
+    expect(w.gate.calls).toHaveLength(0);
+  });
+});
