@@ -73,8 +73,17 @@ const TRACE_LOCK = process.env.KEYCTL_TRACE_LOCK;
 const epochMs = () => performance.timeOrigin + performance.now();
 
 /** Why `stats` is not a file keyctl can read and replace whole, or undefined when it is one. */
-export function notRegularFile(stats: Stats, path: string): string | undefined {
+export function notRegularFile(
+  stats: Stats,
+  path: string,
+  flavour: Flavour = "credentials",
+): string | undefined {
   if (stats.isFile()) return undefined;
+  if (flavour === "config") {
+    // The AWS CLI reads the config file from AWS_CONFIG_FILE, or ~/.aws/config; --credentials is no help.
+    const what = stats.isDirectory() ? "a directory" : "not a regular file";
+    return `${path} is ${what}, not the AWS config file; move it away, or point AWS_CONFIG_FILE at your config file.`;
+  }
   if (stats.isDirectory())
     return `${path} is a directory, not a credentials file; use --credentials to name the file.`;
   const kind = stats.isFIFO()
@@ -128,7 +137,7 @@ export class CredentialsStore {
     try {
       // Type first: reading a FIFO or a terminal device would block for ever.
       const stats = await stat(realPath);
-      const problem = notRegularFile(stats, this.path);
+      const problem = notRegularFile(stats, this.path, this.flavour);
       if (problem) throw new KeyctlError(problem);
       mode = stats.mode & 0o777;
       bytes = await readFile(realPath);

@@ -321,3 +321,34 @@ describe("settings that point nowhere", () => {
     expect(w.gate.calls).toHaveLength(0);
   });
 });
+
+describe("bad input gets one clear line", () => {
+  it("~/.aws/config that is a directory: named as the config file, with what to do", async () => {
+    const key = await w.fx.createUserWithKey("cfgdir");
+    const { home } = await makeHome(profileText("cfgdir", key));
+    await mkdir(join(home, ".aws", "config"));
+    for (const args of [["--list"], ["-t", "cfgdir"]]) {
+      const run = await runCli(args, { home, endpoint: w.endpoint });
+      expect(run.status).toBe(1);
+      const line = expectOneProblemLine(run, new RegExp(`${join(home, ".aws", "config")} is a directory`));
+      expect(line).toContain("AWS config file");
+      expect(line).toContain("AWS_CONFIG_FILE");
+      expect(line).not.toContain("credentials file");
+    }
+  });
+
+  it.each([
+    [["-t", ""], /empty profile name/],
+    [["-a", "", "-t", "x"], /empty profile name/],
+    [["--verify-timeout", "abc", "-t", "x"], /--verify-timeout takes a whole number .*, not 'abc'/],
+    [["--foo"], /^keyctl: Unknown option --foo; see keyctl --help\.$/],
+  ])("%j", async (args, pattern) => {
+    const key = await w.fx.createUserWithKey("x");
+    const { home } = await makeHome(profileText("x", key));
+    const run = await runCli(args, { home, endpoint: w.endpoint });
+    expect(run.status).toBe(2);
+    expect(run.stderr.trim().split("\n"), run.stderr).toHaveLength(1);
+    expectOneProblemLine(run, pattern);
+    expect(w.gate.calls).toHaveLength(0);
+  });
+});
