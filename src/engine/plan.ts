@@ -14,6 +14,8 @@ export interface TargetProfile {
   readonly previousExists: boolean;
   /** Key id held in the previous profile, if any. */
   readonly previousKeyId?: string;
+  /** The previous profile's whole key, when it holds one. */
+  readonly previousKey?: StaticCredentials;
   /** Other profiles of the file (not `*-previous`) holding the same key id. */
   readonly sharedWith: readonly string[];
   /** Key id → the profiles holding it, for every profile of the file. */
@@ -72,6 +74,7 @@ export function readTarget(
   }
   const sharedWith = (holders.get(key.accessKeyId) ?? []).filter((p) => p !== profile);
   const previousKeyId = doc.get(previousProfile, "aws_access_key_id");
+  const previousSecret = doc.get(previousProfile, "aws_secret_access_key");
   return {
     profile,
     key,
@@ -80,6 +83,9 @@ export function readTarget(
     sharedWith,
     holders,
     ...(previousKeyId ? { previousKeyId } : {}),
+    ...(previousKeyId && previousSecret
+      ? { previousKey: { accessKeyId: previousKeyId, secretAccessKey: previousSecret } }
+      : {}),
   };
 }
 

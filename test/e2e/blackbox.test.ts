@@ -352,3 +352,41 @@ describe("bad input gets one clear line", () => {
     expect(w.gate.calls).toHaveLength(0);
   });
 });
+
+describe("two machines, one IAM user", () => {
+  it("B deletes A's new key with --yes; A's next run says plainly what happened and what to do", async () => {
+    const alice = await w.fx.createUserWithKey("alice");
+    const a = await makeHome(profileText("alice", alice));
+    const b = await makeHome(profileText("alice", alice));
+
+    const onA = await runCli(["-t", "alice"], { home: a.home, endpoint: w.endpoint });
+    expect(onA.status, onA.stderr).toBe(0);
+    const keyA = keyOf(await readProfile(a.credentials, "alice"));
+
+    const onB = await runCli(["-t", "alice", "--yes"], { home: b.home, endpoint: w.endpoint });
+    expect(onB.status, onB.stderr).toBe(0);
+    expect(await keyIds(w.fx, "alice")).not.toContain(keyA.accessKeyId);
+    // --yes answered the question; the output still says which key went and when it was last used.
+    expect(onB.stderr).toMatch(
+      new RegExp(`Deleted key ${keyA.accessKeyId} .*no profile on this machine held it; .*last used \\d{4}-`),
+    );
+
+    const again = await runCli(["-t", "alice"], { home: a.home, endpoint: w.endpoint });
+    expect(again.status).toBe(1);
+    expectOneProblemLine(again);
+    const all = again.stderr;
+    expect(all).not.toMatch(/never seen working|not been seen working/);
+    expect(all).toMatch(new RegExp(`${keyA.accessKeyId}.*(deleted|refused).*IAM`));
+    expect(all).toMatch(/another machine or tool/);
+    expect(all).toMatch(new RegExp(`${alice.accessKeyId}.*alice-previous.*still works`));
+    expectCleanOutput(again, [alice.secretAccessKey, keyA.secretAccessKey]);
+
+    // B retires the original key too: A has no working key left, and is told so.
+    const finish = await runCli(["--finish", "-t", "alice", "--yes"], { home: b.home, endpoint: w.endpoint });
+    expect(finish.status, finish.stderr).toBe(0);
+    const last = await runCli(["-t", "alice"], { home: a.home, endpoint: w.endpoint });
+    expect(last.status).toBe(1);
+    expectOneProblemLine(last, new RegExp(`${alice.accessKeyId} in \\[alice-previous\\] is refused too`));
+    expect(last.stderr).toMatch(/get a new key/);
+  }, 120_000);
+});
