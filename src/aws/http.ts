@@ -58,6 +58,32 @@ function proxyUrl(env: NodeJS.ProcessEnv, name: string): URL | undefined {
   );
 }
 
+/**
+ * The proxy of the environment that a failed connection (`err`: Node's address, port, hostname) was
+ * made to, if any, as the variable and the URL without its credentials.
+ */
+export function proxyOf(
+  err: { readonly address?: unknown; readonly port?: unknown; readonly hostname?: unknown },
+  env: NodeJS.ProcessEnv = process.env,
+): { variable: string; url: string } | undefined {
+  for (const variable of ["HTTPS_PROXY", "HTTP_PROXY"]) {
+    let url: URL | undefined;
+    try {
+      url = proxyUrl(env, variable);
+    } catch {
+      continue;
+    }
+    if (!url) continue;
+    const host = url.hostname.replace(/^\[|\]$/g, "");
+    const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
+    const named = err.hostname === host;
+    // A host name resolves to an address the error names instead.
+    const connected = err.port === port && (err.address === host || isIP(host) === 0);
+    if (named || connected) return { variable, url: `${url.protocol}//${url.host}` };
+  }
+  return undefined;
+}
+
 /** NO_PROXY entries: `*`, host names (with their sub-domains), `.suffix`, IPs, CIDR ranges, `:port`. */
 export function bypassesProxy(host: string, port: number, noProxy: string | undefined): boolean {
   const name = host.replace(/^\[|\]$/g, "").toLowerCase();

@@ -36,12 +36,13 @@ export function createIamPort(credentials: Credentials, settings: AwsSettings): 
   const client = iamClient(credentials, settings);
   const once = iamClient(credentials, settings, 1);
   const listKeys = (userName: string | undefined) =>
-    call("ListAccessKeys", async () => {
+    call("ListAccessKeys", async (options) => {
       const keys: AccessKey[] = [];
       let marker: string | undefined;
       do {
         const page = await client.send(
           new ListAccessKeysCommand({ ...(userName ? { UserName: userName } : {}), Marker: marker }),
+          options,
         );
         for (const k of page.AccessKeyMetadata ?? []) keys.push(toKey(k));
         marker = page.IsTruncated ? page.Marker : undefined;
@@ -52,8 +53,8 @@ export function createIamPort(credentials: Credentials, settings: AwsSettings): 
     listAccessKeys: (userName) => listKeys(userName),
     listOwnAccessKeys: () => listKeys(undefined),
     createAccessKey: (userName) =>
-      call("CreateAccessKey", async () => {
-        const out = await once.send(new CreateAccessKeyCommand({ UserName: userName }));
+      call("CreateAccessKey", async (options) => {
+        const out = await once.send(new CreateAccessKeyCommand({ UserName: userName }), options);
         const k = out.AccessKey;
         if (!k?.AccessKeyId || !k.SecretAccessKey) {
           throw new AwsCallError("InvalidResponse", "CreateAccessKey", "IAM answered without a key", true);
@@ -65,15 +66,19 @@ export function createIamPort(credentials: Credentials, settings: AwsSettings): 
         } satisfies NewAccessKey;
       }),
     updateAccessKey: (userName, accessKeyId, status) =>
-      call("UpdateAccessKey", async () => {
+      call("UpdateAccessKey", async (options) => {
         await client.send(
           new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId, Status: status }),
+          options,
         );
       }),
     deleteAccessKey: (userName, accessKeyId) =>
-      call("DeleteAccessKey", async () => {
+      call("DeleteAccessKey", async (options) => {
         try {
-          await client.send(new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId }));
+          await client.send(
+            new DeleteAccessKeyCommand({ UserName: userName, AccessKeyId: accessKeyId }),
+            options,
+          );
         } catch (err) {
           // A retry after a lost answer finds the key already gone: that is the outcome we wanted.
           if (isAwsCallError(toAwsCallError(err, "DeleteAccessKey"), "NoSuchEntity")) return;
@@ -81,8 +86,8 @@ export function createIamPort(credentials: Credentials, settings: AwsSettings): 
         }
       }),
     getAccessKeyLastUsed: (accessKeyId) =>
-      call("GetAccessKeyLastUsed", async () => {
-        const out = await client.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: accessKeyId }));
+      call("GetAccessKeyLastUsed", async (options) => {
+        const out = await client.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: accessKeyId }), options);
         const used = out.AccessKeyLastUsed;
         const result: KeyLastUsed = {
           ...(out.UserName ? { userName: out.UserName } : {}),
@@ -93,11 +98,11 @@ export function createIamPort(credentials: Credentials, settings: AwsSettings): 
         return result;
       }),
     listUsers: () =>
-      call("ListUsers", async () => {
+      call("ListUsers", async (options) => {
         const users: IamUser[] = [];
         let marker: string | undefined;
         do {
-          const page = await client.send(new ListUsersCommand({ Marker: marker }));
+          const page = await client.send(new ListUsersCommand({ Marker: marker }), options);
           for (const u of page.Users ?? []) users.push({ userName: u.UserName ?? "", arn: u.Arn ?? "" });
           marker = page.IsTruncated ? page.Marker : undefined;
         } while (marker);

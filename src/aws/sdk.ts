@@ -18,12 +18,14 @@ import {
   type CallerIdentity,
   type IamPort,
   LOADING_CREDENTIALS,
+  NoAnswerError,
+  ProxyUnreachableError,
   type StaticCredentials,
   type StsPort,
 } from "../engine/ports.js";
 import { KeyctlError } from "../errors.js";
 import { callStarted } from "../util/interrupt.js";
-import { sharedRequestHandler } from "./http.js";
+import { proxyOf, sharedRequestHandler } from "./http.js";
 import type { AwsSettings, ServiceId } from "./settings.js";
 
 const NETWORK_CODES = new Set([
@@ -38,6 +40,9 @@ const NETWORK_CODES = new Set([
   "ECONNABORTED",
   "UND_ERR_SOCKET",
 ]);
+
+// No connection was made: to the proxy, when it is the one that failed.
+const CONNECT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
 // The endpoint (or a TLS-inspecting proxy) shows a certificate Node's CAs do not vouch for.
 const TLS_TRUST_CODES = new Set([
@@ -75,14 +80,11 @@ export function toAwsCallError(err: unknown, operation: string): AwsCallError | 
       `the TLS certificate is not trusted: ${message}; if a private CA or a TLS-inspecting proxy signs it, set AWS_CA_BUNDLE (or ca_bundle in the profile) to that CA's PEM file`,
     );
   }
-  if (name === "TimeoutError") {
-    return new AwsCallError(
-      "Network",
-      operation,
-      `no answer within ${Math.round(AWS_CALL_TIMEOUT_MS / 1000)} s`,
-      true,
-    );
-  }
+  // The handler's own timeouts carry no code; it also names a reset connection (ECONNRESET, EPIPE)
+  // "TimeoutError", which is a dropped connection worth another try, not a hang.
+  if (name === "TimeoutError" && code === undefined) return new NoAnswerError(operation);
+  const proxy = code && CONNECT_CODES.has(code) ? proxyOf(err) : undefined;
+  if (proxy) return new ProxyUnreachableError(operation, proxy.url, proxy.variable, message);
   if (
     (code && NETWORK_CODES.has(code)) ||
     (!hasResponse && name !== "CredentialsProviderError" && field(err, "$fault") === undefined)
@@ -102,12 +104,23 @@ export function toAwsCallError(err: unknown, operation: string): AwsCallError | 
   return new AwsCallError(wire, operation, message, status >= 500);
 }
 
-export async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+/** What `call` hands each request it sends: the call's deadline. */
+export interface CallOptions {
+  readonly abortSignal: AbortSignal;
+}
+
+/**
+ * One AWS call, bounded as a whole by AWS_CALL_TIMEOUT_MS: the SDK's retries share that bound
+ * rather than each getting a full one, so a hung network ends in one timeout (what the message says
+ * and what a signal waits for), not three.
+ */
+export async function call<T>(operation: string, fn: (options: CallOptions) => Promise<T>): Promise<T> {
   const done = callStarted(operation, AWS_CALL_TIMEOUT_MS);
+  const deadline = AbortSignal.timeout(AWS_CALL_TIMEOUT_MS);
   try {
-    return await fn();
+    return await fn({ abortSignal: deadline });
   } catch (err) {
-    throw toAwsCallError(err, operation);
+    throw deadline.aborted ? new NoAnswerError(operation) : toAwsCallError(err, operation);
   } finally {
     done();
   }
@@ -195,8 +208,8 @@ function toIdentity(out: { Arn?: string; Account?: string; UserId?: string }): C
 export function createSts(settings: AwsSettings): StsPort {
   return {
     callerIdentity: (credentials) =>
-      call("GetCallerIdentity", async () =>
-        toIdentity(await stsClient(credentials, settings, 1).send(new GetCallerIdentityCommand({}))),
+      call("GetCallerIdentity", async (options) =>
+        toIdentity(await stsClient(credentials, settings, 1).send(new GetCallerIdentityCommand({}), options)),
       ),
   };
 }
@@ -206,8 +219,8 @@ export async function providerIdentity(
   credentials: Credentials,
   settings: AwsSettings,
 ): Promise<CallerIdentity> {
-  return call("GetCallerIdentity", async () =>
-    toIdentity(await stsClient(credentials, settings).send(new GetCallerIdentityCommand({}))),
+  return call("GetCallerIdentity", async (options) =>
+    toIdentity(await stsClient(credentials, settings).send(new GetCallerIdentityCommand({}), options)),
   );
 }
 
@@ -218,9 +231,10 @@ export async function mfaSession(
   serialNumber: string,
   tokenCode: string,
 ): Promise<StaticCredentials> {
-  return call("GetSessionToken", async () => {
+  return call("GetSessionToken", async (options) => {
     const out = await stsClient(credentials, settings).send(
       new GetSessionTokenCommand({ SerialNumber: serialNumber, TokenCode: tokenCode, DurationSeconds: 900 }),
+      options,
     );
     return sessionCredentials(out.Credentials, "GetSessionToken");
   });

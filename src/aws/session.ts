@@ -66,7 +66,7 @@ export async function openSessions(options: SessionOptions): Promise<Sessions> {
       `Auth profile ${options.profile} is in neither ${options.credentialsPath} nor ${options.configPath}; see keyctl --list.`,
     );
   }
-  const aws = resolveSettings(settings, config);
+  const aws = resolveSettings(settings, config, process.env, options.profile);
   const region = aws.region;
   const sts = createSts(aws);
   const id = settings.get("aws_access_key_id");

@@ -2,6 +2,7 @@
 // way the AWS CLI and SDKs document it, and handed to every client explicitly: the SDK then never
 // re-reads ~/.aws/config or ~/.aws/credentials (each client's config load would parse both again).
 
+import { KeyctlError } from "../errors.js";
 import type { CredentialsDocument } from "../ini/document.js";
 
 export type ServiceId = "iam" | "sts";
@@ -83,13 +84,34 @@ function attempts(raw: string | undefined): number | undefined {
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
+/**
+ * A region is one host-name label (the SDK puts it into the endpoint's host); anything else, such
+ * as `us east`, is refused here as the setting it is, where the SDK would fail as if the network did.
+ */
+function checkRegion(region: string, env: NodeJS.ProcessEnv, profile: string | undefined): void {
+  if (/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/i.test(region)) return;
+  const example = "(such as us-east-1 or eu-west-1)";
+  for (const name of ["AWS_REGION", "AWS_DEFAULT_REGION"] as const) {
+    if (env[name] === region)
+      throw new KeyctlError(
+        `${name}=${JSON.stringify(region)} is not an AWS region ${example}; fix or unset ${name}.`,
+      );
+  }
+  throw new KeyctlError(
+    `region = ${region} in profile ${profile ?? "(the auth profile)"} is not an AWS region ${example}; fix it in the AWS config file.`,
+  );
+}
+
 /** Retries default to the SDK's 3 attempts, in adaptive mode so that throttling slows keyctl down. */
 export function resolveSettings(
   settings: ReadonlyMap<string, string>,
   config: CredentialsDocument | undefined,
   env: NodeJS.ProcessEnv = process.env,
+  /** The profile the settings are of, to name it in a message. */
+  profile?: string,
 ): AwsSettings {
   const region = resolveRegion(settings.get("region"), env);
+  checkRegion(region, env, profile);
   const mode = (env.AWS_RETRY_MODE || settings.get("retry_mode"))?.toLowerCase();
   const endpoints: Partial<Record<ServiceId, string>> = {};
   for (const service of ["iam", "sts"] as const) {

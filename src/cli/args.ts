@@ -150,11 +150,13 @@ Exit codes: 0 done, 1 failed and nothing changed, 2 usage error,
             3 partly done (the message says what is left), 130 cancelled.
 `;
 
+function numberWanted(flag: string, min: number, value: string | undefined): string {
+  return `${flag} takes a whole number of at least ${min}${value ? `, not '${value}'` : ""}.`;
+}
+
 function wholeNumber(flag: string, value: string | undefined, min: number): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < min) {
-    throw new UsageError(`${flag} takes a whole number of at least ${min}.`);
-  }
+  if (!/^\d+$/.test(value) || Number(value) < min) throw new UsageError(numberWanted(flag, min, value));
   return Number(value);
 }
 
@@ -179,10 +181,11 @@ function parseErrorLine(err: unknown, argv: readonly string[]): string {
     )?.[0];
     const name = long ? `--${long}` : flag;
     const min = NUMBER_MIN[name];
-    if (min !== undefined)
-      return `${name} takes a whole number of at least ${min}${value ? `, not '${value}'` : ""}.`;
+    if (min !== undefined) return numberWanted(name, min, value);
     return `${name} needs a value${value ? `, and '${value}' looks like an option; write ${name}=${value} if you mean it` : ""}.`;
   }
+  // Node adds advice about positional arguments after '--', which keyctl does not take.
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag) return `Unknown option ${flag}; see keyctl --help.`;
   return `${first} (see keyctl --help)`;
 }
 
@@ -312,6 +315,11 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
     throw new UsageError("--mfa-code takes the 6 digits your MFA device shows.");
   }
   const auth = o["auth-profile"];
+  if (auth === "" || targets.includes("")) {
+    throw new UsageError(
+      `An empty profile name (${auth === "" ? "-a" : "-t"} "") names no profile; give its name (see keyctl --list).`,
+    );
+  }
   let command: CommandName;
   if (o.list) command = "list";
   else if (o["list-keys"]) command = "list-keys";

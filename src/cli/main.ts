@@ -63,11 +63,11 @@ function report(err: unknown): number {
   return failure.exitCode;
 }
 
-// A closed pipe (keyctl -k | head) must not kill a rotation half-way: output is best effort, the
-// work and the exit code are not.
+// A closed pipe (keyctl -k | head) or a terminal that went away (EIO: its window or ssh session
+// closed) must not kill a rotation half-way: output is best effort, the work and the exit code are not.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code !== "EPIPE") throw err;
+    if (err.code !== "EPIPE" && err.code !== "EIO") throw err;
   });
 }
 

@@ -25,8 +25,8 @@ import { runListKeys } from "./list-keys.js";
 /** Commands that talk to AWS. This module pulls in the SDK; --help and --list never load it. */
 export async function runAws(input: CliInput, out: Output): Promise<number> {
   const store = new CredentialsStore(credentialsPath(input.credentials));
-  const file = await store.read();
   const config = await readConfigSource(configPath());
+  const file = await store.read({ missingAsEmpty: config !== undefined });
   const terminal = createTerminal({ yes: input.yes });
   const ctx: CommandContext = {
     input,

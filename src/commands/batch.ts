@@ -5,11 +5,12 @@ import { type AuthSession, type IamPort, type StsPort, systemClock } from "../en
 import type { RetireResult } from "../engine/retire.js";
 import { type RotationEvent, type RotationResult, rotate } from "../engine/rotate.js";
 import { CancelledError, ExitCode, type KeyctlError } from "../errors.js";
-import { configKeysInUse } from "../store/config.js";
+import { keysInUseOutside } from "../store/config.js";
 import { Journal } from "../store/journal.js";
 import { interrupted } from "../util/interrupt.js";
 import { mapLimit } from "../util/pool.js";
 import type { CommandContext } from "./context.js";
+import { seenWorkingIn } from "./history.js";
 import { blocksRotation, handOffHook, renderRetire, retireOutcome, stagedNextSteps } from "./lifecycle.js";
 import { renderFinish, renderRotation, rotationJson } from "./render.js";
 import type { Spinner } from "./spinner.js";
@@ -127,7 +128,8 @@ export async function runTargets(
   const confirm = serialized((q: string, flag: string) => terminal.confirm(q, flag));
   // Next to the real file, like the lock: a symlink and its target share one journal.
   const journal = new Journal(ctx.file.realPath);
-  const inUseElsewhere = configKeysInUse();
+  const inUseElsewhere = keysInUseOutside(store, ctx.sources.credentials.store);
+  const seenWorking = seenWorkingIn(ctx.sources.credentials.file.realPath);
   const single = !options.live;
   const spinner =
     single && out.interactive && !out.json ? (await import("./spinner.js")).createSpinner() : undefined;
@@ -161,7 +163,7 @@ export async function runTargets(
     try {
       const sessions = await sessionFor(profile);
       const ports = watched(sessions.auth, sessions.sts, { before, ...(spinner ? { spinner } : {}) });
-      const deps = { store, auth: ports.auth, sts: ports.sts, confirm, events, inUseElsewhere };
+      const deps = { store, auth: ports.auth, sts: ports.sts, confirm, events, inUseElsewhere, seenWorking };
       const userFlag = input.user !== undefined ? { userFlag: input.user } : {};
       let outcome: Outcome;
       const staged = input.finishAfterDays;

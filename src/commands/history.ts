@@ -82,6 +82,14 @@ export async function readHistory(credentialsRealPath: string): Promise<HistoryE
   return entries;
 }
 
+/** When the history says a rotation that made key `id` finished (the key was seen working). */
+export function seenWorkingIn(credentialsRealPath: string): (id: string) => Promise<string | undefined> {
+  return async (id) => {
+    const entries = await readHistory(credentialsRealPath).catch(() => []);
+    return entries.find((e) => e.action === "rotate" && e.status === "done" && e.newKeyId === id)?.time;
+  };
+}
+
 /** `keyctl --history [-t P] [--json]`. */
 export async function runHistory(input: CliInput, out: Output): Promise<number> {
   const { realpath } = await import("node:fs/promises");

@@ -12,6 +12,7 @@ import { type RetireResult, retireWhenUnused } from "../engine/retire.js";
 import type { RotationDeps, RotationEvent, RotationResult } from "../engine/rotate.js";
 import { ExitCode, KeyctlError, UsageError } from "../errors.js";
 import { previousName } from "../profiles.js";
+import { keysInUseOutside } from "../store/config.js";
 import { configPath } from "../store/paths.js";
 import type { Outcome } from "./batch.js";
 import type { CommandContext } from "./context.js";
@@ -32,7 +33,14 @@ export async function retireOutcome(
       dryRun: input.dryRun,
       ...(input.user !== undefined ? { userFlag: input.user } : {}),
     },
-    { store, auth: sessions.auth, sts: sessions.sts, clock: systemClock, events },
+    {
+      store,
+      auth: sessions.auth,
+      sts: sessions.sts,
+      clock: systemClock,
+      events,
+      inUseElsewhere: keysInUseOutside(store, ctx.sources.credentials.store),
+    },
   );
   const status: Outcome["status"] =
     result.status === "deactivated" || result.status === "deleted"
@@ -238,9 +246,12 @@ function entriesOf(o: Outcome, time: string): HistoryEntry[] {
 export async function recordHistory(ctx: CommandContext, outcomes: readonly Outcome[]): Promise<void> {
   if (ctx.input.dryRun) return;
   const time = new Date(systemClock.now()).toISOString();
+  // One history per machine set-up, next to the credentials file, whichever file held the key:
+  // --history reads it from there.
+  const next = ctx.sources.credentials.file.realPath;
   for (const o of outcomes) {
     try {
-      for (const entry of entriesOf(o, time)) await appendHistory(ctx.file.realPath, entry);
+      for (const entry of entriesOf(o, time)) await appendHistory(next, entry);
     } catch (err) {
       // A failed run's own message already names the file system's trouble (a full disk, say).
       if (o.error) continue;

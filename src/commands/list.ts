@@ -43,10 +43,12 @@ export async function runList(input: CliInput, out: Output): Promise<number> {
 
 async function list(input: CliInput, out: Output): Promise<number> {
   // Read-only: a scan of the few settings a listing shows, not the editable document.
-  const file = await new CredentialsStore(credentialsPath(input.credentials)).readText();
-  const credentials = new ProfileScan(file.text, "credentials", LISTED_KEYS);
   const store = await configStore(configPath());
   const config = store ? await store.readText() : undefined;
+  const file = await new CredentialsStore(credentialsPath(input.credentials)).readText({
+    missingAsEmpty: config !== undefined,
+  });
+  const credentials = new ProfileScan(file.text, "credentials", LISTED_KEYS);
   const profiles = listProfiles(credentials);
   const fromConfig = configProfiles(
     credentials,

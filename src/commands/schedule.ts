@@ -4,7 +4,7 @@
 import { realpathSync } from "node:fs";
 import type { CliInput } from "../cli/args.js";
 import type { Output } from "../cli/output.js";
-import { credentialsPath } from "../store/paths.js";
+import { configPath, credentialsPath } from "../store/paths.js";
 import { shellQuote } from "./handoff.js";
 
 export const DEFAULT_OLDER_THAN_DAYS = 90;
@@ -25,6 +25,16 @@ export function scheduledArgs(input: CliInput, env: NodeJS.ProcessEnv = process.
   if (input.thenTimeoutMs !== 300_000) args.push("--then-timeout", String(input.thenTimeoutMs / 1000));
   args.push("--yes");
   return args;
+}
+
+/** The environment the scheduled run needs from this shell, as name and value. */
+function scheduledEnv(input: CliInput, env: NodeJS.ProcessEnv): [string, string][] {
+  const vars: [string, string][] = [];
+  // Hand-off commands (gh, op, aws) are found through this shell's PATH, not cron's bare one.
+  if (input.handOff.length > 0 && env.PATH) vars.push(["PATH", env.PATH]);
+  // The config file's keys and auth profiles: the same file as here (absolute: cron starts in HOME).
+  if (env.AWS_CONFIG_FILE) vars.push(["AWS_CONFIG_FILE", configPath(env)]);
+  return vars;
 }
 
 function cliScript(): string {
@@ -56,9 +66,8 @@ export function renderSchedule(input: CliInput, env: NodeJS.ProcessEnv = process
   // A fixed minute off the hour: thousands of machines do not all call IAM at 00:00.
   const cronDays = every === 1 ? "*" : `*/${every}`;
   // cron runs the line through /bin/sh, where % ends the command: escape it.
-  // Hand-off commands (gh, op, aws) are found through this shell's PATH, not cron's bare one.
-  const path = input.handOff.length > 0 && env.PATH ? env.PATH : undefined;
-  const cronCommand = [...(path ? [`PATH=${shellQuote(path)}`] : []), ...argv.map(shellQuote)]
+  const vars = scheduledEnv(input, env);
+  const cronCommand = [...vars.map(([k, v]) => `${k}=${shellQuote(v)}`), ...argv.map(shellQuote)]
     .join(" ")
     .replaceAll("%", "\\%");
   const calendar = every === 1 ? "*-*-* 03:17:00" : `*-*-1/${every} 03:17:00`;
@@ -70,7 +79,7 @@ After=network-online.target
 
 [Service]
 Type=oneshot
-${path ? `Environment=${systemdQuote(`PATH=${path}`)}\n` : ""}ExecStart=${argv.map(systemdQuote).join(" ")}
+${vars.map(([k, v]) => `Environment=${systemdQuote(`${k}=${v}`)}\n`).join("")}ExecStart=${argv.map(systemdQuote).join(" ")}
 `,
     timer: `[Unit]
 Description=Run keyctl ${every === 1 ? "daily" : `every ${every} days`}

@@ -3,9 +3,9 @@ import { previousName } from "../profiles.js";
 import type { CredentialsStore } from "../store/store.js";
 import { proveOwner } from "./identity.js";
 import { describeAwsError } from "./messages.js";
-import { readTarget } from "./plan.js";
+import { readTarget, usersOfKey } from "./plan.js";
 import type { AuthSession, StsPort } from "./ports.js";
-import type { Confirm, RotationEvent } from "./rotate.js";
+import type { Confirm, RotationDeps, RotationEvent } from "./rotate.js";
 
 export interface FinishResult {
   readonly profile: string;
@@ -33,6 +33,7 @@ export async function finishRotation(
     sts: StsPort;
     confirm: Confirm;
     events: (e: RotationEvent) => void;
+    inUseElsewhere?: RotationDeps["inUseElsewhere"];
   },
 ): Promise<FinishResult> {
   const { profile } = request;
@@ -46,10 +47,10 @@ export async function finishRotation(
   if (oldId === target.key.accessKeyId) {
     throw new KeyctlError(`[${prevName}] holds the same key as [${profile}]; nothing to retire.`);
   }
-  const holders = target.holders.get(oldId) ?? [];
+  const holders = usersOfKey(target, oldId, await deps.inUseElsewhere?.());
   if (holders.length > 0) {
     throw new KeyctlError(
-      `Key ${oldId} is still used by profile ${holders.join(", ")}; rotate or update that profile first. Nothing was changed.`,
+      `Key ${oldId} is still used by ${holders.join(", ")}; rotate or update that profile first. Nothing was changed.`,
     );
   }
 

@@ -6,6 +6,7 @@ import {
   type CallerIdentity,
   type Clock,
   isAwsCallError,
+  NoAnswerError,
   type StaticCredentials,
   type StsPort,
   systemClock,
@@ -80,7 +81,8 @@ async function callerIdentityWithRetry(
     try {
       return await sts.callerIdentity(key);
     } catch (err) {
-      if (attempt >= 3 || !isAwsCallError(err) || !TRANSIENT.has(err.code)) throw err;
+      const retry = isAwsCallError(err) && TRANSIENT.has(err.code) && !(err instanceof NoAnswerError);
+      if (attempt >= 3 || !retry) throw err;
       await clock.sleep(150 * 2 ** attempt);
     }
   }

@@ -1,5 +1,5 @@
 import { KeyctlError, UnexpectedError } from "../errors.js";
-import { isAwsCallError, LOADING_CREDENTIALS } from "./ports.js";
+import { isAwsCallError, LOADING_CREDENTIALS, ProxyUnreachableError } from "./ports.js";
 
 // AWS failures are translated to what the user should do next in this one place.
 
@@ -7,6 +7,8 @@ export function describeAwsError(err: unknown, userName?: string): string {
   if (err instanceof KeyctlError) return err.message;
   if (!isAwsCallError(err)) return err instanceof Error ? err.message : String(err);
   const op = err.operation;
+  if (err instanceof ProxyUnreachableError)
+    return `Could not reach the proxy ${err.proxy} for ${op} (${err.message}); check ${err.variable} and NO_PROXY, then run again.`;
   const who = userName ? ` for IAM user ${userName}` : "";
   switch (err.code) {
     case "AccessDenied":

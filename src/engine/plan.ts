@@ -14,6 +14,8 @@ export interface TargetProfile {
   readonly previousExists: boolean;
   /** Key id held in the previous profile, if any. */
   readonly previousKeyId?: string;
+  /** The previous profile's whole key, when it holds one. */
+  readonly previousKey?: StaticCredentials;
   /** Other profiles of the file (not `*-previous`) holding the same key id. */
   readonly sharedWith: readonly string[];
   /** Key id → the profiles holding it, for every profile of the file. */
@@ -28,7 +30,13 @@ export function readTarget(
 ): TargetProfile {
   const settings = doc.profile(profile);
   if (!settings) {
-    throw new KeyctlError(`Profile ${profile} is not in ${path}; see keyctl --list.`);
+    // The AWS CLI reads section names verbatim, so `[default ]` is not profile default for it either.
+    const spaced = doc.sections.find((s) => s.name !== profile && s.name.trim() === profile);
+    throw new KeyctlError(
+      spaced
+        ? `Profile ${profile} is not in ${path}: the file has [${spaced.name}], whose stray spaces make it another name for the AWS CLI too; write it as [${profile}] and run again.`
+        : `Profile ${profile} is not in ${path}; see keyctl --list.`,
+    );
   }
   if (doc.sectionsNamed(profile).length > 1) {
     throw new KeyctlError(
@@ -66,6 +74,7 @@ export function readTarget(
   }
   const sharedWith = (holders.get(key.accessKeyId) ?? []).filter((p) => p !== profile);
   const previousKeyId = doc.get(previousProfile, "aws_access_key_id");
+  const previousSecret = doc.get(previousProfile, "aws_secret_access_key");
   return {
     profile,
     key,
@@ -74,7 +83,22 @@ export function readTarget(
     sharedWith,
     holders,
     ...(previousKeyId ? { previousKeyId } : {}),
+    ...(previousKeyId && previousSecret
+      ? { previousKey: { accessKeyId: previousKeyId, secretAccessKey: previousSecret } }
+      : {}),
   };
+}
+
+/**
+ * Who on this machine still uses key `id`, as a user reads it: profiles of the target's file, then
+ * those of the other file (`elsewhere`). Safety rule 4: any of them means the key is in use.
+ */
+export function usersOfKey(
+  target: TargetProfile,
+  id: string,
+  elsewhere: ReadonlyMap<string, readonly string[]> | undefined,
+): string[] {
+  return [...(target.holders.get(id) ?? []).map((p) => `profile ${p}`), ...(elsewhere?.get(id) ?? [])];
 }
 
 export interface KeyToDelete {

@@ -79,8 +79,9 @@ function callTimeoutFromEnv(fallback: number): number {
 }
 
 /**
- * Bounds on one attempt of an AWS request, the same for every client: a call that has not answered
- * by then fails as a network error. The AWS CLI allows 60 s to connect and 60 s per socket read;
+ * Bounds on an AWS call, the same for every client: each attempt, and the call as a whole with the
+ * SDK's retries (see call() in aws/sdk.ts); a call that has not answered by then fails as a network
+ * error and is not tried again. The AWS CLI allows 60 s to connect and 60 s per socket read;
  * IAM and STS answer in well under a second, and a shorter bound keeps Ctrl-C prompt and the crash
  * window small. The crash clean-up relies on it: a key made by a crashed CreateAccessKey (one
  * attempt) was created within AWS_CALL_TIMEOUT_MS of the call's start, connection included.
@@ -126,6 +127,29 @@ export class AwsCallError extends Error {
     readonly ambiguous = false,
   ) {
     super(message);
+  }
+}
+
+/**
+ * A call that got no answer within AWS_CALL_TIMEOUT_MS: the network or a proxy hangs. Trying it
+ * again would only multiply the wait the message names, so nothing retries it.
+ */
+export class NoAnswerError extends AwsCallError {
+  constructor(operation: string) {
+    super("Network", operation, `no answer within ${Math.round(AWS_CALL_TIMEOUT_MS / 1000)} s`, true);
+  }
+}
+
+/** The HTTP(S) proxy the environment names could not be reached: nothing was sent to AWS. */
+export class ProxyUnreachableError extends AwsCallError {
+  constructor(
+    operation: string,
+    /** Without the credentials its URL may hold. */
+    readonly proxy: string,
+    readonly variable: string,
+    message: string,
+  ) {
+    super("Network", operation, message);
   }
 }
 

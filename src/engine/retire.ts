@@ -4,9 +4,9 @@ import { previousName } from "../profiles.js";
 import type { CredentialsStore } from "../store/store.js";
 import { proveOwner } from "./identity.js";
 import { describeAwsError } from "./messages.js";
-import { readTarget } from "./plan.js";
+import { readTarget, usersOfKey } from "./plan.js";
 import type { AuthSession, Clock, StsPort } from "./ports.js";
-import type { RotationEvent } from "./rotate.js";
+import type { RotationDeps, RotationEvent } from "./rotate.js";
 
 const DAY_MS = 86_400_000;
 
@@ -82,6 +82,7 @@ export async function retireWhenUnused(
     sts: StsPort;
     clock: Clock;
     events: (e: RotationEvent) => void;
+    inUseElsewhere?: RotationDeps["inUseElsewhere"];
   },
 ): Promise<RetireResult> {
   const { profile, afterDays } = request;
@@ -98,10 +99,10 @@ export async function retireWhenUnused(
       nextSteps: [],
     };
   }
-  const holders = target.holders.get(oldId) ?? [];
+  const holders = usersOfKey(target, oldId, await deps.inUseElsewhere?.());
   if (holders.length > 0) {
     throw new KeyctlError(
-      `Old key ${oldId} is still used by profile ${holders.join(", ")}; rotate or update that profile first. Nothing was changed.`,
+      `Old key ${oldId} is still used by ${holders.join(", ")}; rotate or update that profile first. Nothing was changed.`,
     );
   }
 

@@ -50,6 +50,8 @@ export interface RotationDeps {
   readonly store: CredentialsStore;
   /** Key id → where else on this machine it is used (the AWS config file's profiles). */
   readonly inUseElsewhere?: () => Promise<ReadonlyMap<string, readonly string[]>>;
+  /** When keyctl saw this key of the profile work (its rotation finished), if it ever did. */
+  readonly seenWorking?: (accessKeyId: string) => Promise<string | undefined>;
   readonly journal: Journal;
   readonly auth: AuthSession;
   readonly sts: StsPort;
@@ -159,9 +161,12 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
     };
   }
 
+  let madeRoom = "";
   if (plan.deleteFirst?.reason === "other") {
     const k = plan.deleteFirst.key;
     const lastUse = await lastUseOf(k.accessKeyId, deps);
+    // Said again once it is gone: with --yes nobody saw the question, and another machine may need to know.
+    madeRoom = ` (no profile on this machine held it; ${lastUse}); a machine or tool that used it needs a new key`;
     const situation = `IAM user ${plan.userName} already has 2 keys; making room means deleting ${k.accessKeyId} (${k.status}, created ${k.createDate.toISOString().slice(0, 10)}), which no profile on this machine uses; ${lastUse}`;
     const ok = await deps.confirm(`${situation}. Delete it?`, "--yes");
     if (!ok) throw new KeyctlError("Cancelled; nothing was changed.", ExitCode.cancelled);
@@ -183,7 +188,7 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
   // Every key IAM has now, the one about to make room included: the journal and the check after a
   // failed create treat only keys outside this list as made by this run.
   const keysBefore = keys.map((k) => k.accessKeyId);
-  const written = await createAndPersist(plan, target, shared, keysBefore, deps);
+  const written = await createAndPersist(plan, target, shared, keysBefore, deps, madeRoom);
   try {
     return await afterWrite(request, deps, plan, target, base, written);
   } finally {
@@ -297,6 +302,8 @@ async function proveCurrentOwner(
   } catch (err) {
     // Self-service with a key AWS does not accept yet: IAM refuses the same key.
     if (!fallback || !isAwsCallError(err) || !KEY_REFUSED.has(err.code)) throw err;
+    const seen = await deps.seenWorking?.(target.key.accessKeyId);
+    if (seen && err.code === "InvalidClientTokenId") throw await keyGone(request.profile, target, seen, deps);
     await awaitCurrentKey(request, target, undefined, deps);
     owner = await prove();
   }
@@ -304,6 +311,35 @@ async function proveCurrentOwner(
   if (!fallback) return { ...owner, proven: false };
   await awaitCurrentKey(request, target, owner, deps);
   return { ...owner, proven: true };
+}
+
+/**
+ * The profile's key worked once (keyctl saw it, `seenAt`) and AWS no longer knows it: it was deleted
+ * (or deactivated) in IAM, typically by keyctl on another machine making room at the 2-key limit.
+ * Not a propagation delay to wait out: say so, and whether the key in `-previous` still works.
+ */
+async function keyGone(
+  profile: string,
+  target: TargetProfile,
+  seenAt: string,
+  deps: RotationDeps,
+): Promise<KeyctlError> {
+  const prev = target.previousProfile;
+  const old = target.previousKey;
+  let oldState = `the old key in [${prev}] cannot be checked`;
+  let next = `get a new key for this IAM user (IAM console, or an administrator) and put it into [${profile}]`;
+  if (old) {
+    try {
+      const id = await deps.sts.callerIdentity(old);
+      oldState = `the old key ${old.accessKeyId} in [${prev}] still works (signs as ${id.arn})`;
+      next = `copy aws_access_key_id and aws_secret_access_key from [${prev}] back into [${profile}] (or keyctl --restore), then run keyctl again`;
+    } catch (err) {
+      oldState = `the old key ${old.accessKeyId} in [${prev}] is refused too (${isAwsCallError(err) ? err.code : String(err)})`;
+    }
+  }
+  return new KeyctlError(
+    `The key in profile ${profile} (${target.key.accessKeyId}) worked when keyctl made it (${seenAt}) but IAM now refuses it (InvalidClientTokenId): it was deleted or deactivated in IAM, probably by another machine or tool sharing this IAM user. ${oldState[0]!.toUpperCase()}${oldState.slice(1)}; ${next}. keyctl changed nothing.`,
+  );
 }
 
 async function awaitCurrentKey(
@@ -399,6 +435,7 @@ async function createAndPersist(
   shared: readonly string[],
   keysBefore: readonly string[],
   deps: RotationDeps,
+  madeRoom = "",
 ): Promise<Persisted> {
   const { store, journal, auth } = deps;
   // The file lock is held only for writes of the file and the journal, never across an AWS call:
@@ -435,7 +472,10 @@ async function createAndPersist(
         await forget(plan.profile, deps);
         throw new KeyctlError(`${describeAwsError(err, plan.userName)} Nothing was changed.`);
       }
-      deps.events({ type: "note", message: `Deleted key ${gone} to stay within IAM's 2-key limit.` });
+      deps.events({
+        type: "note",
+        message: `Deleted key ${gone} to stay within IAM's 2-key limit${madeRoom}.`,
+      });
       const which =
         plan.deleteFirst.reason === "previous" ? ` (the old key kept in ${plan.previousProfile})` : "";
       unchanged = `Profile ${plan.profile} is unchanged; only key ${gone}${which} was deleted to make room.`;
@@ -780,11 +820,14 @@ async function retireOldKey(
   ];
   if (plan.oldKeyPolicy === "keep") return { outcome: "kept", nextSteps: finishLater };
 
-  const stillHeld = target.sharedWith.filter((p) => !sharedUpdated.includes(p));
+  const stillHeld = [
+    ...target.sharedWith.filter((p) => !sharedUpdated.includes(p)).map((p) => `profile ${p}`),
+    ...((await deps.inUseElsewhere?.())?.get(old) ?? []),
+  ];
   if (stillHeld.length > 0) {
     return {
       outcome: "kept",
-      problem: `The old key ${old} was not retired because profile(s) ${stillHeld.join(", ")} still use it.`,
+      problem: `The old key ${old} was not retired because ${stillHeld.join(", ")} still use${stillHeld.length === 1 ? "s" : ""} it.`,
       nextSteps: finishLater,
     };
   }

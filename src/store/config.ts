@@ -4,7 +4,13 @@
 import { readFile, stat } from "node:fs/promises";
 import { errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { CredentialsDocument, type ProfileReader } from "../ini/document.js";
-import { type CredentialKind, configKeyHolders, credentialKind, isPreviousProfile } from "../profiles.js";
+import {
+  type CredentialKind,
+  configKeyHolders,
+  credentialKind,
+  isPreviousProfile,
+  keyHolders,
+} from "../profiles.js";
 import { configPath } from "./paths.js";
 import { type CredentialsFile, CredentialsStore } from "./store.js";
 
@@ -126,6 +132,31 @@ export function configKeysInUse(path = configPath()): () => Promise<ReadonlyMap<
         );
       },
     );
+    return value;
+  };
+}
+
+/**
+ * The keys in use on this machine outside the file `store` edits: the config file's when it is the
+ * credentials file, and every profile of the credentials file (its `-previous` copies too) when it is
+ * the config file. Read once per run, on first use.
+ */
+export function keysInUseOutside(
+  store: CredentialsStore,
+  credentials: CredentialsStore,
+): () => Promise<ReadonlyMap<string, readonly string[]>> {
+  if (store.flavour !== "config") return configKeysInUse();
+  let value: Promise<Map<string, string[]>> | undefined;
+  return () => {
+    value ??= credentials.read({ missingAsEmpty: true }).then((file) => {
+      const named = new Map<string, string[]>();
+      for (const [id, names] of keyHolders(file.doc, { withPrevious: true }))
+        named.set(
+          id,
+          names.map((n) => `profile ${n} of ${file.path}`),
+        );
+      return named;
+    });
     return value;
   };
 }

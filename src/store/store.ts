@@ -1,5 +1,5 @@
 import { appendFileSync, type Stats } from "node:fs";
-import { readFile, realpath, stat } from "node:fs/promises";
+import { lstat, readFile, realpath, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { asDirectoryError, errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { CredentialsDocument, type Flavour } from "../ini/document.js";
@@ -36,6 +36,23 @@ export interface StoreOptions {
   readonly flavour?: Flavour;
 }
 
+export interface ReadOptions {
+  /**
+   * A file that does not exist reads as one without profiles. The AWS CLI works with keys only in
+   * the config file, so the credentials file may well be absent then.
+   */
+  readonly missingAsEmpty?: boolean;
+}
+
+async function isMissing(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return false;
+  } catch (err) {
+    return errnoCode(err) === "ENOENT";
+  }
+}
+
 export type Edit<T> = (doc: CredentialsDocument, current: CredentialsFile) => T;
 
 export interface LockedStore {
@@ -56,8 +73,17 @@ const TRACE_LOCK = process.env.KEYCTL_TRACE_LOCK;
 const epochMs = () => performance.timeOrigin + performance.now();
 
 /** Why `stats` is not a file keyctl can read and replace whole, or undefined when it is one. */
-export function notRegularFile(stats: Stats, path: string): string | undefined {
+export function notRegularFile(
+  stats: Stats,
+  path: string,
+  flavour: Flavour = "credentials",
+): string | undefined {
   if (stats.isFile()) return undefined;
+  if (flavour === "config") {
+    // The AWS CLI reads the config file from AWS_CONFIG_FILE, or ~/.aws/config; --credentials is no help.
+    const what = stats.isDirectory() ? "a directory" : "not a regular file";
+    return `${path} is ${what}, not the AWS config file; move it away, or point AWS_CONFIG_FILE at your config file.`;
+  }
   if (stats.isDirectory())
     return `${path} is a directory, not a credentials file; use --credentials to name the file.`;
   const kind = stats.isFIFO()
@@ -95,20 +121,23 @@ export class CredentialsStore {
     return this.backupPath;
   }
 
-  async read(): Promise<CredentialsFile> {
-    const raw = await this.readText();
+  async read(options: ReadOptions = {}): Promise<CredentialsFile> {
+    const raw = await this.readText(options);
     return { ...raw, doc: CredentialsDocument.parse(raw.text, this.flavour) };
   }
 
   /** The file's text without parsing it, for read-only commands that scan it themselves. */
-  async readText(): Promise<Omit<CredentialsFile, "doc">> {
+  async readText(options: ReadOptions = {}): Promise<Omit<CredentialsFile, "doc">> {
+    if (options.missingAsEmpty && (await isMissing(this.path))) {
+      return { path: this.path, realPath: this.path, text: "", mode: 0o600 };
+    }
     const realPath = await this.resolve();
     let bytes: Buffer;
     let mode: number;
     try {
       // Type first: reading a FIFO or a terminal device would block for ever.
       const stats = await stat(realPath);
-      const problem = notRegularFile(stats, this.path);
+      const problem = notRegularFile(stats, this.path, this.flavour);
       if (problem) throw new KeyctlError(problem);
       mode = stats.mode & 0o777;
       bytes = await readFile(realPath);

@@ -1,4 +1,4 @@
-// Ctrl-C (or SIGTERM) between CreateAccessKey and the write of its secret would leave a key in IAM
+// Ctrl-C (or SIGTERM, or SIGHUP) between CreateAccessKey and the write of its secret would leave a key in IAM
 // that only the next run's journal check could clean up. Such steps run shielded: the signal is
 // noted, the step completes (every AWS call in it is bounded by its timeout, and a failed call is
 // reconciled), then keyctl stops. A second signal says what is still pending; a third quits at once.
@@ -9,7 +9,9 @@ let depth = 0;
 let pending: NodeJS.Signals | undefined;
 let signalsWhileShielded = 0;
 
-const EXIT_FOR: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
+// SIGHUP: the terminal was closed (an ssh session dropped, a window shut). The rotation under way
+// deserves the same safe stop as Ctrl-C; by default Node would die on the spot, mid-step.
+const EXIT_FOR: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
 /** Work in flight that a stop leaves partly done, by profile: what the user must know then. */
 const partial = new Map<string, string>();
@@ -116,7 +118,7 @@ export function interrupt(signal: NodeJS.Signals): void {
 }
 
 export function installInterruptHandlers(): void {
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => interrupt(signal));
+  for (const signal of ["SIGHUP", "SIGINT", "SIGTERM"] as const) process.on(signal, () => interrupt(signal));
 }
 
 /** Runs `fn` so that an interrupt waits until it has finished. */

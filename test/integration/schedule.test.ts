@@ -8,10 +8,10 @@ import { describe, expect, it } from "vitest";
 const CLI = resolve(import.meta.dirname, "../../dist/keyctl.mjs");
 const HOOK = `gh secret set AWS_SECRET_ACCESS_KEY --body "$AWS_SECRET_ACCESS_KEY" # 100%`;
 
-function schedule(args: string[]) {
+function schedule(args: string[], env: Record<string, string> = {}) {
   const run = spawnSync(process.execPath, [CLI, "--print-schedule", "--json", ...args], {
     encoding: "utf8",
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmpdir() },
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmpdir(), ...env },
   });
   expect(run.status, run.stderr).toBe(0);
   return JSON.parse(run.stdout) as { crontab: string; service: string; timer: string };
@@ -62,6 +62,26 @@ describe("--print-schedule", () => {
       },
     );
     expect(sh.stdout.split("\n")).toContain(HOOK);
+  });
+
+  it("carries AWS_CONFIG_FILE, made absolute, so the scheduled run reads the same config file", () => {
+    const config = "/srv/aws conf/config";
+    const s = schedule(["-t", "dev"], { AWS_CONFIG_FILE: config });
+    const command = s.crontab.split(/\s+/).slice(5).join(" ");
+    expect(command.startsWith(`AWS_CONFIG_FILE='${config}' ${process.execPath} ${CLI} -t dev`), command).toBe(
+      true,
+    );
+    expect(s.service).toContain(`Environment="AWS_CONFIG_FILE=${config}"\n`);
+    const sh = spawnSync("/bin/sh", ["-c", `${command.replace(/ \S+ \S+ -t dev .*$/, "")} env`], {
+      encoding: "utf8",
+    });
+    expect(sh.stdout.split("\n")).toContain(`AWS_CONFIG_FILE=${config}`);
+
+    const unset = schedule(["-t", "dev"]);
+    expect(unset.crontab).not.toContain("AWS_CONFIG_FILE");
+    expect(unset.service).not.toContain("AWS_CONFIG_FILE");
+    const relative = schedule(["-t", "dev"], { AWS_CONFIG_FILE: "conf/aws" });
+    expect(relative.crontab).toContain(`AWS_CONFIG_FILE=${join(process.cwd(), "conf/aws")} `);
   });
 
   it("prints a systemd service and timer that systemd-analyze verify accepts", async (ctx) => {
