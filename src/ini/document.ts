@@ -74,14 +74,19 @@ const INLINE_COMMENT = /(^|\s)[;#]/;
 const BOM = "\uFEFF";
 
 function splitLines(text: string): RawLine[] {
-  // One native split does the scanning; the separators come back at odd indexes.
-  const parts = text.split(/(\r?\n)/);
+  // Scanning with indexOf: a split with a captured separator built an array twice the line count,
+  // most of the garbage of parsing a big file.
   const lines: RawLine[] = [];
-  for (let i = 0; i < parts.length; i += 2) {
-    const eol = parts[i + 1] as RawLine["eol"] | undefined;
-    const lineText = parts[i]!;
-    if (eol === undefined && lineText === "") break;
-    lines.push({ text: lineText, eol: eol ?? "" });
+  let start = 0;
+  while (start < text.length) {
+    const lf = text.indexOf("\n", start);
+    if (lf < 0) {
+      lines.push({ text: text.slice(start), eol: "" });
+      break;
+    }
+    const crlf = lf > start && text.charCodeAt(lf - 1) === 13;
+    lines.push({ text: text.slice(start, crlf ? lf - 1 : lf), eol: crlf ? "\r\n" : "\n" });
+    start = lf + 1;
   }
   return lines;
 }
@@ -118,6 +123,11 @@ export class CredentialsDocument implements ProfileReader {
   private parsed: Section[] = [];
   /** Sections by name, in file order: profile look-ups stay O(1) on files with thousands of them. */
   private byName = new Map<string, Section[]>();
+  /**
+   * Whether `lines` changed since the last analysis. Edits only mark it and the next look-up
+   * analyses once: a rotation's several edits of a big file cost one analysis, not one each.
+   */
+  private stale = true;
 
   readonly flavour: Flavour;
 
@@ -125,7 +135,12 @@ export class CredentialsDocument implements ProfileReader {
     this.flavour = flavour;
     this.bom = bom;
     this.lines = lines;
+  }
+
+  private index(): void {
+    if (!this.stale) return;
     this.analyze();
+    this.stale = false;
   }
 
   static parse(text: string, flavour: Flavour = "credentials"): CredentialsDocument {
@@ -151,19 +166,23 @@ export class CredentialsDocument implements ProfileReader {
   }
 
   get sections(): readonly Section[] {
+    this.index();
     return this.parsed;
   }
 
   /** Profile names in file order, each once (in a credentials file, the section names). */
   profileNames(): string[] {
+    this.index();
     return [...this.byName.keys()];
   }
 
   sectionsNamed(name: string): Section[] {
+    this.index();
     return [...(this.byName.get(name) ?? [])];
   }
 
   has(name: string): boolean {
+    this.index();
     return this.byName.has(name);
   }
 
@@ -191,14 +210,19 @@ export class CredentialsDocument implements ProfileReader {
     if (sections.length === 0) throw new Error(`no section [${name}]`);
     const wanted = key.toLowerCase();
     for (let i = sections.length - 1; i >= 0; i--) {
-      const entry = findLast(sections[i]!.entries, (e) => e.key === wanted);
+      const entries = sections[i]!.entries as Entry[];
+      const at = findLastIndex(entries, (e) => e.key === wanted);
+      const entry = entries[at];
       if (entry) {
         const line = this.lines[entry.line]!;
         const text = line.text;
         const gap =
           entry.valueStart === entry.valueEnd && !/\s$/.test(text.slice(0, entry.valueStart)) ? " " : "";
         line.text = text.slice(0, entry.valueStart) + gap + value + text.slice(entry.valueEnd);
-        this.analyze();
+        // assertValue keeps the line what it was (same key, no comment, no break): only this
+        // entry's value moves, so the analysis is patched instead of redone over the whole file.
+        const valueStart = entry.valueStart + gap.length;
+        entries[at] = { ...entry, value, valueStart, valueEnd: valueStart + value.length };
         return;
       }
     }
@@ -259,7 +283,7 @@ export class CredentialsDocument implements ProfileReader {
         s.lastContentLine === this.lines.length - 1 && this.lines[s.lastContentLine]!.eol === "";
       const kept = this.commentLines(name).filter((c) => !body.includes(c));
       this.lines.splice(s.headerLine + 1, s.lastContentLine - s.headerLine);
-      this.analyze();
+      this.stale = true;
       this.insertLines(s.headerLine + 1, [...kept, ...body]);
       if (endedBare) this.lines[this.lines.length - 1]!.eol = "";
       return;
@@ -290,10 +314,11 @@ export class CredentialsDocument implements ProfileReader {
   replaceAll(text: string): void {
     this.bom = text.startsWith(BOM) ? BOM : "";
     this.lines = splitLines(text.slice(this.bom.length));
-    this.analyze();
+    this.stale = true;
   }
 
   private inAnySectionBody(line: number): boolean {
+    this.index();
     return this.parsed.some((s) => line > s.headerLine && line <= s.lastContentLine);
   }
 
@@ -302,7 +327,7 @@ export class CredentialsDocument implements ProfileReader {
     this.lines = this.lines.filter((_, i) => !doomed.has(i));
     const tail = this.lines[this.lines.length - 1];
     if (endedBare && tail) tail.eol = "";
-    this.analyze();
+    this.stale = true;
   }
 
   /** Inserts new lines before index `at`, in the file's line-ending style. */
@@ -316,18 +341,51 @@ export class CredentialsDocument implements ProfileReader {
       prev.eol = eol;
       fresh[fresh.length - 1]!.eol = "";
     }
+    const append = at === this.lines.length && !this.stale;
     this.lines.splice(at, 0, ...fresh);
-    this.analyze();
+    // A block appended at the end that opens with its own header (a new section: a rotation's
+    // -previous) leaves every earlier section as it was: only the new lines are analysed.
+    if (!append || !this.analyzeTail(at)) this.stale = true;
+  }
+
+  private analyzeTail(from: number): boolean {
+    const tail = this.scan(from);
+    if (tail.orphans) return false;
+    this.parsed = [...this.parsed, ...tail.sections];
+    this.addNames(tail.sections);
+    return true;
   }
 
   private analyze(): void {
+    this.parsed = this.scan(0).sections;
+    this.byName = new Map();
+    this.addNames(this.parsed);
+  }
+
+  private addNames(sections: readonly Section[]): void {
+    const config = this.flavour === "config";
+    for (const s of sections) {
+      const profile = config ? configProfileName(s.name) : s.name;
+      if (profile === undefined) continue;
+      const list = this.byName.get(profile);
+      if (list) list.push(s);
+      else this.byName.set(profile, [s]);
+    }
+  }
+
+  /**
+   * The sections from line `from` on. `orphans`: a setting came before the first header, which
+   * belongs to the section before `from` (scanning from 0, such lines belong to no section).
+   */
+  private scan(from: number): { sections: Section[]; orphans: boolean } {
     // Hot on files with thousands of profiles (keyctl --list must start nearly as fast as bare
     // node), so lines are classified with character codes rather than trims and regexes.
     const sections: Section[] = [];
+    let orphans = false;
     let current: { name: string; headerLine: number; lastContentLine: number; entries: Entry[] } | undefined;
     let subSection: string | undefined;
     const lines = this.lines;
-    for (let index = 0; index < lines.length; index++) {
+    for (let index = from; index < lines.length; index++) {
       const text = lines[index]!.text;
       const n = text.length;
       let lead = 0;
@@ -345,7 +403,10 @@ export class CredentialsDocument implements ProfileReader {
           continue;
         }
       }
-      if (!current) continue;
+      if (!current) {
+        orphans = true;
+        continue;
+      }
       current.lastContentLine = index;
       const eq = content.indexOf("=");
       if (eq <= lead) continue;
@@ -368,22 +429,13 @@ export class CredentialsDocument implements ProfileReader {
       });
     }
     if (current) sections.push(current);
-    this.parsed = sections;
-    this.byName = new Map();
-    const config = this.flavour === "config";
-    for (const s of sections) {
-      const profile = config ? configProfileName(s.name) : s.name;
-      if (profile === undefined) continue;
-      const list = this.byName.get(profile);
-      if (list) list.push(s);
-      else this.byName.set(profile, [s]);
-    }
+    return { sections, orphans };
   }
 }
 
-function findLast<T>(items: readonly T[], pred: (item: T) => boolean): T | undefined {
-  for (let i = items.length - 1; i >= 0; i--) if (pred(items[i]!)) return items[i];
-  return undefined;
+function findLastIndex<T>(items: readonly T[], pred: (item: T) => boolean): number {
+  for (let i = items.length - 1; i >= 0; i--) if (pred(items[i]!)) return i;
+  return -1;
 }
 
 function assertLine(text: string): void {
