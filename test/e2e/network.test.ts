@@ -135,6 +135,23 @@ describe("what a self-rotation costs", () => {
     expect(actions.slice(2)).toEqual(["CreateAccessKey", "GetCallerIdentity"]);
   });
 
+  it("a self-rotation lists its keys while STS is still answering for the key, not after", async () => {
+    const key = await w.fx.createUserWithKey("overlap");
+    const { home } = await makeHome(profileText("overlap", key));
+    // STS's answer for the key is held back long enough that a list sent only after it would
+    // find the connection free again; sent alongside, it needs a second connection.
+    w.gate.inject({ action: "GetCallerIdentity", fault: "delay", ms: 1_500, times: 1 });
+    const run = await runCli(["-t", "overlap"], { home, endpoint: w.endpoint });
+    expect(run.status, run.stderr).toBe(0);
+    expect(
+      w.gate.calls
+        .map((c) => c.action)
+        .slice(0, 2)
+        .sort(),
+    ).toEqual(["GetCallerIdentity", "ListAccessKeys"]);
+    expect(w.gate.connections).toBe(2);
+  });
+
   it("holds the credentials file's lock three times: backup with claim, commit with note, release", async () => {
     const key = await w.fx.createUserWithKey("holds");
     const { home, credentials } = await makeHome(profileText("holds", key));
