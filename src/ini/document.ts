@@ -71,6 +71,7 @@ export interface Section {
 }
 
 const INLINE_COMMENT = /(^|\s)[;#]/;
+const NO_SECTIONS: readonly Section[] = [];
 const BOM = "\uFEFF";
 
 function splitLines(text: string): RawLine[] {
@@ -177,8 +178,13 @@ export class CredentialsDocument implements ProfileReader {
   }
 
   sectionsNamed(name: string): Section[] {
+    return [...this.named(name)];
+  }
+
+  /** The sections of a profile without a copy, for the look-ups here (callers get a copy). */
+  private named(name: string): readonly Section[] {
     this.index();
-    return [...(this.byName.get(name) ?? [])];
+    return this.byName.get(name) ?? NO_SECTIONS;
   }
 
   has(name: string): boolean {
@@ -188,7 +194,7 @@ export class CredentialsDocument implements ProfileReader {
 
   /** The profile's settings as the SDK sees them: sections merged, later values win. */
   profile(name: string): Map<string, string> | undefined {
-    const sections = this.sectionsNamed(name);
+    const sections = this.named(name);
     if (sections.length === 0) return undefined;
     const merged = new Map<string, string>();
     for (const s of sections) for (const e of s.entries) merged.set(e.key, e.value);
@@ -197,7 +203,15 @@ export class CredentialsDocument implements ProfileReader {
 
   /** One setting; the key matches whatever its spelling in the file. */
   get(name: string, key: string): string | undefined {
-    return this.profile(name)?.get(key.toLowerCase());
+    // The last occurrence wins, as in profile(), without building the merged map: hot in the
+    // look-ups over every profile of a big file (which profiles hold a key).
+    const wanted = key.toLowerCase();
+    const sections = this.named(name);
+    for (let i = sections.length - 1; i >= 0; i--) {
+      const entries = sections[i]!.entries;
+      for (let j = entries.length - 1; j >= 0; j--) if (entries[j]!.key === wanted) return entries[j]!.value;
+    }
+    return undefined;
   }
 
   /**
@@ -206,7 +220,7 @@ export class CredentialsDocument implements ProfileReader {
    */
   set(name: string, key: string, value: string): void {
     assertValue(key, value);
-    const sections = this.sectionsNamed(name);
+    const sections = this.named(name);
     if (sections.length === 0) throw new Error(`no section [${name}]`);
     const wanted = key.toLowerCase();
     for (let i = sections.length - 1; i >= 0; i--) {
@@ -234,8 +248,7 @@ export class CredentialsDocument implements ProfileReader {
   unset(name: string, key: string): boolean {
     const doomed = new Set<number>();
     const wanted = key.toLowerCase();
-    for (const s of this.sectionsNamed(name))
-      for (const e of s.entries) if (e.key === wanted) doomed.add(e.line);
+    for (const s of this.named(name)) for (const e of s.entries) if (e.key === wanted) doomed.add(e.line);
     if (doomed.size === 0) return false;
     this.removeLineSet(doomed);
     return true;
@@ -244,7 +257,7 @@ export class CredentialsDocument implements ProfileReader {
   /** The raw body lines (entries and their continuations, no comments or blanks) of a profile. */
   bodyLines(name: string): string[] {
     const out: string[] = [];
-    for (const s of this.sectionsNamed(name)) {
+    for (const s of this.named(name)) {
       for (let i = s.headerLine + 1; i <= s.lastContentLine; i++) {
         const text = this.lines[i]!.text;
         if (!isBlankOrComment(text)) out.push(text);
@@ -256,7 +269,7 @@ export class CredentialsDocument implements ProfileReader {
   /** The whole-line comments (`#`, `;`) among a section's body lines, as written. */
   commentLines(name: string): string[] {
     const out: string[] = [];
-    for (const s of this.sectionsNamed(name)) {
+    for (const s of this.named(name)) {
       for (let i = s.headerLine + 1; i <= s.lastContentLine; i++) {
         const t = this.lines[i]!.text.trim();
         if (t.startsWith("#") || t.startsWith(";")) out.push(this.lines[i]!.text);
@@ -274,7 +287,7 @@ export class CredentialsDocument implements ProfileReader {
     // Body lines come from bodyLines() and may hold a lone CR (a CRLF file that lost its final LF):
     // only a LF would split the line, for the SDK's reader as for this one.
     for (const line of body) if (line.includes("\n")) throw new Error("a line may not contain a line break");
-    const existing = this.sectionsNamed(name);
+    const existing = this.named(name);
     if (existing.length > 1) throw new Error(`section [${name}] appears more than once`);
     const s = existing[0];
     if (s) {
@@ -297,7 +310,7 @@ export class CredentialsDocument implements ProfileReader {
   /** Removes every `[name]` section (header and body; comments after the body stay). */
   removeSection(name: string): boolean {
     const doomed = new Set<number>();
-    for (const s of this.sectionsNamed(name)) {
+    for (const s of this.named(name)) {
       for (let i = s.headerLine; i <= s.lastContentLine; i++) doomed.add(i);
       // A blank line right before the header was its separator; keep the file from growing gaps.
       const before = s.headerLine - 1;
