@@ -129,6 +129,8 @@ export class CredentialsDocument implements ProfileReader {
    * analyses once: a rotation's several edits of a big file cost one analysis, not one each.
    */
   private stale = true;
+  /** The analysis is another document's (see clone): copied before an edit patches it. */
+  private shared = false;
 
   readonly flavour: Flavour;
 
@@ -147,6 +149,34 @@ export class CredentialsDocument implements ProfileReader {
   static parse(text: string, flavour: Flavour = "credentials"): CredentialsDocument {
     const bom = text.startsWith(BOM) ? BOM : "";
     return new CredentialsDocument(bom, splitLines(text.slice(bom.length)), flavour);
+  }
+
+  /**
+   * An independent document with the same text, to edit while this one stays as it is: cheaper
+   * than parsing the text again (the lines are copied, the analysis is shared until an edit).
+   */
+  clone(): CredentialsDocument {
+    const copy = new CredentialsDocument(
+      this.bom,
+      this.lines.map((l) => ({ text: l.text, eol: l.eol })),
+      this.flavour,
+    );
+    if (!this.stale) {
+      copy.parsed = this.parsed;
+      copy.byName = this.byName;
+      copy.stale = false;
+      copy.shared = true;
+    }
+    return copy;
+  }
+
+  /** Makes the shared analysis this document's own before an edit patches it in place. */
+  private unshare(): void {
+    if (!this.shared) return;
+    this.parsed = this.parsed.map((s) => ({ ...s, entries: [...s.entries] }));
+    this.byName = new Map();
+    this.addNames(this.parsed);
+    this.shared = false;
   }
 
   toString(): string {
@@ -220,6 +250,7 @@ export class CredentialsDocument implements ProfileReader {
    */
   set(name: string, key: string, value: string): void {
     assertValue(key, value);
+    this.unshare();
     const sections = this.named(name);
     if (sections.length === 0) throw new Error(`no section [${name}]`);
     const wanted = key.toLowerCase();
@@ -364,12 +395,14 @@ export class CredentialsDocument implements ProfileReader {
   private analyzeTail(from: number): boolean {
     const tail = this.scan(from);
     if (tail.orphans) return false;
+    this.unshare();
     this.parsed = [...this.parsed, ...tail.sections];
     this.addNames(tail.sections);
     return true;
   }
 
   private analyze(): void {
+    this.shared = false;
     this.parsed = this.scan(0).sections;
     this.byName = new Map();
     this.addNames(this.parsed);

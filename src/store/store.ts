@@ -166,9 +166,12 @@ export class CredentialsStore {
     return result;
   }
 
-  /** `edit` applied to a fresh document of `current` (a read's document is shared, never edited). */
+  /** `edit` applied to a document of its own for `current` (a read's document is shared, never edited). */
   private apply<T>(edit: Edit<T>, current: Omit<CredentialsFile, "doc">): Prepared<T> {
-    const doc = CredentialsDocument.parse(current.text, this.flavour);
+    const doc =
+      this.parsed?.text === current.text
+        ? this.parsed.doc.clone()
+        : CredentialsDocument.parse(current.text, this.flavour);
     const value = edit(doc, { ...current, doc });
     return { against: current.text, doc, value, next: doc.toString() };
   }

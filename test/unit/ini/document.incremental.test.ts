@@ -25,6 +25,37 @@ const editStep = fc.oneof(
 );
 
 describe("incremental analysis", () => {
+  it("a clone edits independently: the original still reads as its text, the clone as its own", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof({ weight: 4, arbitrary: credentialsFile }, { weight: 1, arbitrary: structuralNoise }),
+        fc.array(editStep, { minLength: 1, maxLength: 4 }),
+        (text, steps) => {
+          const original = CredentialsDocument.parse(text);
+          const before = view(original);
+          const copy = original.clone();
+          for (const step of steps) {
+            const names = copy.profileNames();
+            if (names.length === 0) break;
+            const name = names[step.pick % names.length]!;
+            if (step.op === "rotate") {
+              if (copy.sectionsNamed(`${name}-previous`).length > 1) continue;
+              copy.putSection(`${name}-previous`, copy.bodyLines(name));
+              copy.set(name, "aws_access_key_id", step.id);
+              copy.set(name, "aws_secret_access_key", SECRET);
+            } else if (step.op === "set") copy.set(name, "aws_access_key_id", step.id);
+            else if (step.op === "unset") copy.unset(name, "aws_secret_access_key");
+            else copy.removeSection(name);
+          }
+          expect(original.toString()).toBe(text);
+          expect(view(original)).toEqual(before);
+          expect(view(copy)).toEqual(view(CredentialsDocument.parse(copy.toString())));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
   it("after any sequence of edits the document reads as a fresh parse of its text", () => {
     fc.assert(
       fc.property(
