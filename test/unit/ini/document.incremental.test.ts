@@ -24,6 +24,25 @@ const editStep = fc.oneof(
   fc.record({ op: fc.constant("remove" as const), pick: fc.nat() }),
 );
 
+type Step = typeof editStep extends fc.Arbitrary<infer S> ? S : never;
+
+/** One edit of the sequence on `doc`; false when it was skipped. */
+function applyStep(doc: CredentialsDocument, step: Step): boolean {
+  const names = doc.profileNames();
+  if (names.length === 0) return false;
+  const name = names[step.pick % names.length]!;
+  if (step.op === "rotate") {
+    // What a rotation does: keep the old body in -previous, then set both halves of the key.
+    if (doc.sectionsNamed(`${name}-previous`).length > 1) return false;
+    doc.putSection(`${name}-previous`, doc.bodyLines(name));
+    doc.set(name, "aws_access_key_id", step.id);
+    doc.set(name, "aws_secret_access_key", SECRET);
+  } else if (step.op === "set") doc.set(name, "aws_access_key_id", step.id);
+  else if (step.op === "unset") doc.unset(name, "aws_secret_access_key");
+  else doc.removeSection(name);
+  return true;
+}
+
 describe("incremental analysis", () => {
   it("a clone edits independently: the original still reads as its text, the clone as its own", () => {
     fc.assert(
@@ -34,19 +53,7 @@ describe("incremental analysis", () => {
           const original = CredentialsDocument.parse(text);
           const before = view(original);
           const copy = original.clone();
-          for (const step of steps) {
-            const names = copy.profileNames();
-            if (names.length === 0) break;
-            const name = names[step.pick % names.length]!;
-            if (step.op === "rotate") {
-              if (copy.sectionsNamed(`${name}-previous`).length > 1) continue;
-              copy.putSection(`${name}-previous`, copy.bodyLines(name));
-              copy.set(name, "aws_access_key_id", step.id);
-              copy.set(name, "aws_secret_access_key", SECRET);
-            } else if (step.op === "set") copy.set(name, "aws_access_key_id", step.id);
-            else if (step.op === "unset") copy.unset(name, "aws_secret_access_key");
-            else copy.removeSection(name);
-          }
+          for (const step of steps) applyStep(copy, step);
           expect(original.toString()).toBe(text);
           expect(view(original)).toEqual(before);
           expect(view(copy)).toEqual(view(CredentialsDocument.parse(copy.toString())));
@@ -64,18 +71,8 @@ describe("incremental analysis", () => {
         (text, steps) => {
           const doc = CredentialsDocument.parse(text);
           for (const step of steps) {
-            const names = doc.profileNames();
-            if (names.length === 0) break;
-            const name = names[step.pick % names.length]!;
-            if (step.op === "rotate") {
-              // What a rotation does: keep the old body in -previous, then set both halves of the key.
-              if (doc.sectionsNamed(`${name}-previous`).length > 1) continue;
-              doc.putSection(`${name}-previous`, doc.bodyLines(name));
-              doc.set(name, "aws_access_key_id", step.id);
-              doc.set(name, "aws_secret_access_key", SECRET);
-            } else if (step.op === "set") doc.set(name, "aws_access_key_id", step.id);
-            else if (step.op === "unset") doc.unset(name, "aws_secret_access_key");
-            else doc.removeSection(name);
+            if (doc.profileNames().length === 0) break;
+            if (!applyStep(doc, step)) continue;
             expect(view(doc)).toEqual(view(CredentialsDocument.parse(doc.toString())));
           }
         },
