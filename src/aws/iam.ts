@@ -102,7 +102,7 @@ export function createIamPort(credentials: Credentials, settings: AwsSettings): 
         const users: IamUser[] = [];
         let marker: string | undefined;
         do {
-          const page = await client.send(new ListUsersCommand({ Marker: marker }), options);
+          const page = await client.send(new ListUsersCommand({ Marker: marker, MaxItems: 1000 }), options);
           for (const u of page.Users ?? []) users.push({ userName: u.UserName ?? "", arn: u.Arn ?? "" });
           marker = page.IsTruncated ? page.Marker : undefined;
         } while (marker);

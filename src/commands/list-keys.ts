@@ -1,12 +1,18 @@
 import { proveOwner } from "../engine/identity.js";
 import { readTarget } from "../engine/plan.js";
-import type { AccessKey, IamPort, KeyLastUsed } from "../engine/ports.js";
+import { type AccessKey, type IamPort, isAwsCallError, type KeyLastUsed } from "../engine/ports.js";
 import { isPreviousProfile, keyHolders, previousName } from "../profiles.js";
-import { mapLimit } from "../util/pool.js";
+import { type AdaptiveLimit, adaptiveLimit } from "../util/pool.js";
 import { type CommandContext, openFor } from "./context.js";
 
 const DAY = 86_400_000;
 const ROTATE_AFTER_DAYS = 90;
+/** IAM calls in flight at most: one user's after another's cost a round trip each. */
+const IAM_CONCURRENCY = 32;
+
+function iamLimit(): AdaptiveLimit {
+  return adaptiveLimit({ max: IAM_CONCURRENCY, throttled: (err) => isAwsCallError(err, "Throttling") });
+}
 
 interface KeyRow {
   readonly userName: string;
@@ -23,6 +29,7 @@ interface KeyRow {
 }
 
 async function rows(
+  pool: AdaptiveLimit,
   iam: IamPort,
   userName: string,
   keys: readonly AccessKey[],
@@ -31,24 +38,28 @@ async function rows(
   previous?: string,
 ): Promise<KeyRow[]> {
   const now = Date.now();
-  return mapLimit(keys, 4, async (k) => {
-    const used: KeyLastUsed = await iam.getAccessKeyLastUsed(k.accessKeyId).catch(() => ({}));
-    const ageDays = Math.floor((now - k.createDate.getTime()) / DAY);
-    const marker = k.accessKeyId === current ? "CURRENT" : k.accessKeyId === previous ? "PREVIOUS" : null;
-    return {
-      userName,
-      accessKeyId: k.accessKeyId,
-      status: k.status,
-      createDate: k.createDate.toISOString(),
-      ageDays,
-      lastUsedDate: used.lastUsedDate?.toISOString() ?? null,
-      lastUsedService: used.serviceName ?? null,
-      lastUsedRegion: used.region ?? null,
-      profiles: holders.get(k.accessKeyId) ?? [],
-      marker,
-      overdue: ageDays > ROTATE_AFTER_DAYS,
-    };
-  });
+  return Promise.all(
+    keys.map(async (k) => {
+      const used: KeyLastUsed = await pool
+        .run(() => iam.getAccessKeyLastUsed(k.accessKeyId))
+        .catch(() => ({}));
+      const ageDays = Math.floor((now - k.createDate.getTime()) / DAY);
+      const marker = k.accessKeyId === current ? "CURRENT" : k.accessKeyId === previous ? "PREVIOUS" : null;
+      return {
+        userName,
+        accessKeyId: k.accessKeyId,
+        status: k.status,
+        createDate: k.createDate.toISOString(),
+        ageDays,
+        lastUsedDate: used.lastUsedDate?.toISOString() ?? null,
+        lastUsedService: used.serviceName ?? null,
+        lastUsedRegion: used.region ?? null,
+        profiles: holders.get(k.accessKeyId) ?? [],
+        marker,
+        overdue: ageDays > ROTATE_AFTER_DAYS,
+      };
+    }),
+  );
 }
 
 function render(ctx: CommandContext, title: string, all: KeyRow[], skipped: number): void {
@@ -85,8 +96,12 @@ export async function runListKeys(ctx: CommandContext): Promise<number> {
     const authProfile = input.auth ?? input.targets[0]!;
     const { auth } = await openFor(ctx, authProfile);
     const users = await auth.iam.listUsers();
-    const perUser = await mapLimit(users, 8, async (u) =>
-      rows(auth.iam, u.userName, await auth.iam.listAccessKeys(u.userName), holders),
+    // One bound for every per-user call: a user's last-used calls start as soon as its list is in.
+    const pool = iamLimit();
+    const perUser = await Promise.all(
+      users.map(async (u) =>
+        rows(pool, auth.iam, u.userName, await pool.run(() => auth.iam.listAccessKeys(u.userName)), holders),
+      ),
     );
     const all = perUser.flat();
     const shown = filterAge(ctx, all);
@@ -122,6 +137,7 @@ export async function runListKeys(ctx: CommandContext): Promise<number> {
   });
   const keys = owner.keys ?? (await auth.iam.listAccessKeys(owner.userName));
   const all = await rows(
+    iamLimit(),
     auth.iam,
     owner.userName,
     keys,

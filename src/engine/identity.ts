@@ -1,5 +1,5 @@
 import { KeyctlError } from "../errors.js";
-import { mapLimit } from "../util/pool.js";
+import { adaptiveLimit } from "../util/pool.js";
 import {
   type AccessKey,
   type AuthSession,
@@ -96,7 +96,7 @@ function early<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /** Per-user IAM calls of the owner search run side by side, within IAM's throttling. */
-const SEARCH_CONCURRENCY = 8;
+const SEARCH_CONCURRENCY = 32;
 
 async function authAccount(auth: AuthSession): Promise<string> {
   return (await auth.identity()).account;
@@ -181,11 +181,19 @@ export async function proveOwner(options: {
     throw err;
   }
   let found: { userName: string; keys: AccessKey[] } | undefined;
-  await mapLimit(users, SEARCH_CONCURRENCY, async (user) => {
-    if (found) return;
-    const keys = await tryList(auth, user.userName);
-    if (keys?.some((k) => k.accessKeyId === key.accessKeyId)) found ??= { userName: user.userName, keys };
+  const pool = adaptiveLimit({
+    max: SEARCH_CONCURRENCY,
+    throttled: (err) => isAwsCallError(err, "Throttling"),
   });
+  await Promise.all(
+    users.map((user) =>
+      pool.run(async () => {
+        if (found) return;
+        const keys = await tryList(auth, user.userName);
+        if (keys?.some((k) => k.accessKeyId === key.accessKeyId)) found ??= { userName: user.userName, keys };
+      }),
+    ),
+  );
   if (found) {
     return { userName: found.userName, account: await authAccount(auth), proof: "search", keys: found.keys };
   }

@@ -447,7 +447,6 @@ async function createAndPersist(
       `Profile ${plan.profile} changed while keyctl was preparing; nothing was changed, run again.`,
     );
   }
-  const backupPath = await store.withLock((locked) => locked.backup());
   return shielded(async () => {
     const claim: JournalEntry = {
       profile: plan.profile,
@@ -459,7 +458,12 @@ async function createAndPersist(
       hostname: hostname(),
     };
     let entry: JournalEntry = { ...claim, createSentAt: claim.startedAt };
-    await store.withLock(() => journal.put(entry));
+    // The backup and the claim share one hold of the lock (each hold costs every waiting rotation).
+    const backupPath = await store.withLock(async (locked) => {
+      const made = await locked.backup();
+      await journal.put(entry);
+      return made;
+    });
 
     // Making room comes after every local step that can fail (lock, backup, journal), so a failure
     // there really leaves nothing changed; from here on the messages say that this key is gone.
@@ -506,20 +510,21 @@ async function createAndPersist(
     }
 
     try {
+      // The entry stays until the run ends (it keeps other runs off this profile), but nothing is
+      // stranded any more: noted in the commit's own hold of the lock, best effort (if it fails, the
+      // next run finds the key held by the file).
       const commit = await store.update(
         rotationEdit(plan.profile, plan.oldKey.accessKeyId, newKey, shared, {
           name: plan.previousProfile,
           keyId: target.previousKeyId,
         }),
+        () => journal.put({ ...entry, savedKeyId: newKey.accessKeyId }),
       );
       // From here a stop leaves the rotation partly done (exit 3): say what the user has.
       notePartial(
         plan.profile,
         `Profile ${plan.profile} has its new key ${newKey.accessKeyId}, not yet confirmed by AWS; the old key ${plan.oldKey.accessKeyId} still works and is kept in [${plan.previousProfile}]. Check with: keyctl -k -t ${plan.profile}`,
       );
-      // The entry stays until the run ends (it keeps other runs off this profile), but nothing is
-      // stranded any more. If this update fails, the next run finds the key held by the file.
-      await store.withLock(() => journal.put({ ...entry, savedKeyId: newKey.accessKeyId })).catch(() => {});
       return {
         newKey,
         sharedUpdated: commit.value,

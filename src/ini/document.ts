@@ -71,17 +71,23 @@ export interface Section {
 }
 
 const INLINE_COMMENT = /(^|\s)[;#]/;
+const NO_SECTIONS: readonly Section[] = [];
 const BOM = "\uFEFF";
 
 function splitLines(text: string): RawLine[] {
-  // One native split does the scanning; the separators come back at odd indexes.
-  const parts = text.split(/(\r?\n)/);
+  // Scanning with indexOf: a split with a captured separator built an array twice the line count,
+  // most of the garbage of parsing a big file.
   const lines: RawLine[] = [];
-  for (let i = 0; i < parts.length; i += 2) {
-    const eol = parts[i + 1] as RawLine["eol"] | undefined;
-    const lineText = parts[i]!;
-    if (eol === undefined && lineText === "") break;
-    lines.push({ text: lineText, eol: eol ?? "" });
+  let start = 0;
+  while (start < text.length) {
+    const lf = text.indexOf("\n", start);
+    if (lf < 0) {
+      lines.push({ text: text.slice(start), eol: "" });
+      break;
+    }
+    const crlf = lf > start && text.charCodeAt(lf - 1) === 13;
+    lines.push({ text: text.slice(start, crlf ? lf - 1 : lf), eol: crlf ? "\r\n" : "\n" });
+    start = lf + 1;
   }
   return lines;
 }
@@ -118,6 +124,13 @@ export class CredentialsDocument implements ProfileReader {
   private parsed: Section[] = [];
   /** Sections by name, in file order: profile look-ups stay O(1) on files with thousands of them. */
   private byName = new Map<string, Section[]>();
+  /**
+   * Whether `lines` changed since the last analysis. Edits only mark it and the next look-up
+   * analyses once: a rotation's several edits of a big file cost one analysis, not one each.
+   */
+  private stale = true;
+  /** The analysis is another document's (see clone): copied before an edit patches it. */
+  private shared = false;
 
   readonly flavour: Flavour;
 
@@ -125,12 +138,45 @@ export class CredentialsDocument implements ProfileReader {
     this.flavour = flavour;
     this.bom = bom;
     this.lines = lines;
+  }
+
+  private index(): void {
+    if (!this.stale) return;
     this.analyze();
+    this.stale = false;
   }
 
   static parse(text: string, flavour: Flavour = "credentials"): CredentialsDocument {
     const bom = text.startsWith(BOM) ? BOM : "";
     return new CredentialsDocument(bom, splitLines(text.slice(bom.length)), flavour);
+  }
+
+  /**
+   * An independent document with the same text, to edit while this one stays as it is: cheaper
+   * than parsing the text again (the lines are copied, the analysis is shared until an edit).
+   */
+  clone(): CredentialsDocument {
+    const copy = new CredentialsDocument(
+      this.bom,
+      this.lines.map((l) => ({ text: l.text, eol: l.eol })),
+      this.flavour,
+    );
+    if (!this.stale) {
+      copy.parsed = this.parsed;
+      copy.byName = this.byName;
+      copy.stale = false;
+      copy.shared = true;
+    }
+    return copy;
+  }
+
+  /** Makes the shared analysis this document's own before an edit patches it in place. */
+  private unshare(): void {
+    if (!this.shared) return;
+    this.parsed = this.parsed.map((s) => ({ ...s, entries: [...s.entries] }));
+    this.byName = new Map();
+    this.addNames(this.parsed);
+    this.shared = false;
   }
 
   toString(): string {
@@ -151,25 +197,34 @@ export class CredentialsDocument implements ProfileReader {
   }
 
   get sections(): readonly Section[] {
+    this.index();
     return this.parsed;
   }
 
   /** Profile names in file order, each once (in a credentials file, the section names). */
   profileNames(): string[] {
+    this.index();
     return [...this.byName.keys()];
   }
 
   sectionsNamed(name: string): Section[] {
-    return [...(this.byName.get(name) ?? [])];
+    return [...this.named(name)];
+  }
+
+  /** The sections of a profile without a copy, for the look-ups here (callers get a copy). */
+  private named(name: string): readonly Section[] {
+    this.index();
+    return this.byName.get(name) ?? NO_SECTIONS;
   }
 
   has(name: string): boolean {
+    this.index();
     return this.byName.has(name);
   }
 
   /** The profile's settings as the SDK sees them: sections merged, later values win. */
   profile(name: string): Map<string, string> | undefined {
-    const sections = this.sectionsNamed(name);
+    const sections = this.named(name);
     if (sections.length === 0) return undefined;
     const merged = new Map<string, string>();
     for (const s of sections) for (const e of s.entries) merged.set(e.key, e.value);
@@ -178,7 +233,15 @@ export class CredentialsDocument implements ProfileReader {
 
   /** One setting; the key matches whatever its spelling in the file. */
   get(name: string, key: string): string | undefined {
-    return this.profile(name)?.get(key.toLowerCase());
+    // The last occurrence wins, as in profile(), without building the merged map: hot in the
+    // look-ups over every profile of a big file (which profiles hold a key).
+    const wanted = key.toLowerCase();
+    const sections = this.named(name);
+    for (let i = sections.length - 1; i >= 0; i--) {
+      const entries = sections[i]!.entries;
+      for (let j = entries.length - 1; j >= 0; j--) if (entries[j]!.key === wanted) return entries[j]!.value;
+    }
+    return undefined;
   }
 
   /**
@@ -187,18 +250,24 @@ export class CredentialsDocument implements ProfileReader {
    */
   set(name: string, key: string, value: string): void {
     assertValue(key, value);
-    const sections = this.sectionsNamed(name);
+    this.unshare();
+    const sections = this.named(name);
     if (sections.length === 0) throw new Error(`no section [${name}]`);
     const wanted = key.toLowerCase();
     for (let i = sections.length - 1; i >= 0; i--) {
-      const entry = findLast(sections[i]!.entries, (e) => e.key === wanted);
+      const entries = sections[i]!.entries as Entry[];
+      const at = findLastIndex(entries, (e) => e.key === wanted);
+      const entry = entries[at];
       if (entry) {
         const line = this.lines[entry.line]!;
         const text = line.text;
         const gap =
           entry.valueStart === entry.valueEnd && !/\s$/.test(text.slice(0, entry.valueStart)) ? " " : "";
         line.text = text.slice(0, entry.valueStart) + gap + value + text.slice(entry.valueEnd);
-        this.analyze();
+        // assertValue keeps the line what it was (same key, no comment, no break): only this
+        // entry's value moves, so the analysis is patched instead of redone over the whole file.
+        const valueStart = entry.valueStart + gap.length;
+        entries[at] = { ...entry, value, valueStart, valueEnd: valueStart + value.length };
         return;
       }
     }
@@ -210,8 +279,7 @@ export class CredentialsDocument implements ProfileReader {
   unset(name: string, key: string): boolean {
     const doomed = new Set<number>();
     const wanted = key.toLowerCase();
-    for (const s of this.sectionsNamed(name))
-      for (const e of s.entries) if (e.key === wanted) doomed.add(e.line);
+    for (const s of this.named(name)) for (const e of s.entries) if (e.key === wanted) doomed.add(e.line);
     if (doomed.size === 0) return false;
     this.removeLineSet(doomed);
     return true;
@@ -220,7 +288,7 @@ export class CredentialsDocument implements ProfileReader {
   /** The raw body lines (entries and their continuations, no comments or blanks) of a profile. */
   bodyLines(name: string): string[] {
     const out: string[] = [];
-    for (const s of this.sectionsNamed(name)) {
+    for (const s of this.named(name)) {
       for (let i = s.headerLine + 1; i <= s.lastContentLine; i++) {
         const text = this.lines[i]!.text;
         if (!isBlankOrComment(text)) out.push(text);
@@ -232,7 +300,7 @@ export class CredentialsDocument implements ProfileReader {
   /** The whole-line comments (`#`, `;`) among a section's body lines, as written. */
   commentLines(name: string): string[] {
     const out: string[] = [];
-    for (const s of this.sectionsNamed(name)) {
+    for (const s of this.named(name)) {
       for (let i = s.headerLine + 1; i <= s.lastContentLine; i++) {
         const t = this.lines[i]!.text.trim();
         if (t.startsWith("#") || t.startsWith(";")) out.push(this.lines[i]!.text);
@@ -250,7 +318,7 @@ export class CredentialsDocument implements ProfileReader {
     // Body lines come from bodyLines() and may hold a lone CR (a CRLF file that lost its final LF):
     // only a LF would split the line, for the SDK's reader as for this one.
     for (const line of body) if (line.includes("\n")) throw new Error("a line may not contain a line break");
-    const existing = this.sectionsNamed(name);
+    const existing = this.named(name);
     if (existing.length > 1) throw new Error(`section [${name}] appears more than once`);
     const s = existing[0];
     if (s) {
@@ -259,7 +327,7 @@ export class CredentialsDocument implements ProfileReader {
         s.lastContentLine === this.lines.length - 1 && this.lines[s.lastContentLine]!.eol === "";
       const kept = this.commentLines(name).filter((c) => !body.includes(c));
       this.lines.splice(s.headerLine + 1, s.lastContentLine - s.headerLine);
-      this.analyze();
+      this.stale = true;
       this.insertLines(s.headerLine + 1, [...kept, ...body]);
       if (endedBare) this.lines[this.lines.length - 1]!.eol = "";
       return;
@@ -273,7 +341,7 @@ export class CredentialsDocument implements ProfileReader {
   /** Removes every `[name]` section (header and body; comments after the body stay). */
   removeSection(name: string): boolean {
     const doomed = new Set<number>();
-    for (const s of this.sectionsNamed(name)) {
+    for (const s of this.named(name)) {
       for (let i = s.headerLine; i <= s.lastContentLine; i++) doomed.add(i);
       // A blank line right before the header was its separator; keep the file from growing gaps.
       const before = s.headerLine - 1;
@@ -290,10 +358,11 @@ export class CredentialsDocument implements ProfileReader {
   replaceAll(text: string): void {
     this.bom = text.startsWith(BOM) ? BOM : "";
     this.lines = splitLines(text.slice(this.bom.length));
-    this.analyze();
+    this.stale = true;
   }
 
   private inAnySectionBody(line: number): boolean {
+    this.index();
     return this.parsed.some((s) => line > s.headerLine && line <= s.lastContentLine);
   }
 
@@ -302,7 +371,7 @@ export class CredentialsDocument implements ProfileReader {
     this.lines = this.lines.filter((_, i) => !doomed.has(i));
     const tail = this.lines[this.lines.length - 1];
     if (endedBare && tail) tail.eol = "";
-    this.analyze();
+    this.stale = true;
   }
 
   /** Inserts new lines before index `at`, in the file's line-ending style. */
@@ -316,18 +385,53 @@ export class CredentialsDocument implements ProfileReader {
       prev.eol = eol;
       fresh[fresh.length - 1]!.eol = "";
     }
+    const append = at === this.lines.length && !this.stale;
     this.lines.splice(at, 0, ...fresh);
-    this.analyze();
+    // A block appended at the end that opens with its own header (a new section: a rotation's
+    // -previous) leaves every earlier section as it was: only the new lines are analysed.
+    if (!append || !this.analyzeTail(at)) this.stale = true;
+  }
+
+  private analyzeTail(from: number): boolean {
+    const tail = this.scan(from);
+    if (tail.orphans) return false;
+    this.unshare();
+    this.parsed = [...this.parsed, ...tail.sections];
+    this.addNames(tail.sections);
+    return true;
   }
 
   private analyze(): void {
+    this.shared = false;
+    this.parsed = this.scan(0).sections;
+    this.byName = new Map();
+    this.addNames(this.parsed);
+  }
+
+  private addNames(sections: readonly Section[]): void {
+    const config = this.flavour === "config";
+    for (const s of sections) {
+      const profile = config ? configProfileName(s.name) : s.name;
+      if (profile === undefined) continue;
+      const list = this.byName.get(profile);
+      if (list) list.push(s);
+      else this.byName.set(profile, [s]);
+    }
+  }
+
+  /**
+   * The sections from line `from` on. `orphans`: a setting came before the first header, which
+   * belongs to the section before `from` (scanning from 0, such lines belong to no section).
+   */
+  private scan(from: number): { sections: Section[]; orphans: boolean } {
     // Hot on files with thousands of profiles (keyctl --list must start nearly as fast as bare
     // node), so lines are classified with character codes rather than trims and regexes.
     const sections: Section[] = [];
+    let orphans = false;
     let current: { name: string; headerLine: number; lastContentLine: number; entries: Entry[] } | undefined;
     let subSection: string | undefined;
     const lines = this.lines;
-    for (let index = 0; index < lines.length; index++) {
+    for (let index = from; index < lines.length; index++) {
       const text = lines[index]!.text;
       const n = text.length;
       let lead = 0;
@@ -345,7 +449,10 @@ export class CredentialsDocument implements ProfileReader {
           continue;
         }
       }
-      if (!current) continue;
+      if (!current) {
+        orphans = true;
+        continue;
+      }
       current.lastContentLine = index;
       const eq = content.indexOf("=");
       if (eq <= lead) continue;
@@ -368,22 +475,13 @@ export class CredentialsDocument implements ProfileReader {
       });
     }
     if (current) sections.push(current);
-    this.parsed = sections;
-    this.byName = new Map();
-    const config = this.flavour === "config";
-    for (const s of sections) {
-      const profile = config ? configProfileName(s.name) : s.name;
-      if (profile === undefined) continue;
-      const list = this.byName.get(profile);
-      if (list) list.push(s);
-      else this.byName.set(profile, [s]);
-    }
+    return { sections, orphans };
   }
 }
 
-function findLast<T>(items: readonly T[], pred: (item: T) => boolean): T | undefined {
-  for (let i = items.length - 1; i >= 0; i--) if (pred(items[i]!)) return items[i];
-  return undefined;
+function findLastIndex<T>(items: readonly T[], pred: (item: T) => boolean): number {
+  for (let i = items.length - 1; i >= 0; i--) if (pred(items[i]!)) return i;
+  return -1;
 }
 
 function assertLine(text: string): void {

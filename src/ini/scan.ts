@@ -25,6 +25,14 @@ export class ProfileScan {
     let current: Map<string, string> | undefined;
     let currentName: string | undefined;
     let subSection = false;
+    // The next `#` and `;` at or after the current line, found once per occurrence rather than by
+    // testing every character of every line.
+    const next = (mark: string, from: number) => {
+      const at = body.indexOf(mark, from);
+      return at === -1 ? body.length : at;
+    };
+    let hash = -1;
+    let semi = -1;
     let start = 0;
     while (start <= body.length) {
       let end = body.indexOf("\n", start);
@@ -46,12 +54,18 @@ export class ProfileScan {
         continue;
       }
       // An inline comment: `#` or `;` at the start or after whitespace ends the content.
-      for (let i = lead + 1; i < lineEnd; i++) {
-        const c = body.charCodeAt(i);
-        if ((c === 35 || c === 59) && isSpace(body.charCodeAt(i - 1))) {
+      if (hash <= lead) hash = next("#", lead + 1);
+      if (semi <= lead) semi = next(";", lead + 1);
+      for (;;) {
+        const i = Math.min(hash, semi);
+        if (i >= lineEnd) break;
+        if (isSpace(body.charCodeAt(i - 1))) {
           lineEnd = i - 1;
           break;
         }
+        // No space before it: part of the value; look on from there.
+        if (i === hash) hash = next("#", i + 1);
+        else semi = next(";", i + 1);
       }
       if (first === 91) {
         let close = lineEnd;

@@ -55,10 +55,19 @@ async function isMissing(path: string): Promise<boolean> {
 
 export type Edit<T> = (doc: CredentialsDocument, current: CredentialsFile) => T;
 
+/** An edit applied, ahead of the lock, to the file's text as it was then. */
+interface Prepared<T> {
+  /** The text the edit was applied to. */
+  readonly against: string;
+  readonly doc: CredentialsDocument;
+  readonly value: T;
+  readonly next: string;
+}
+
 export interface LockedStore {
   read(): Promise<CredentialsFile>;
   /** Applies `edit` to the file as it is on disk now and writes the result atomically. */
-  commit<T>(edit: Edit<T>): Promise<CommitResult<T>>;
+  commit<T>(edit: Edit<T>, prepared?: Prepared<T>): Promise<CommitResult<T>>;
   /** Makes this store's backup now (once), before a change that must not start without one. */
   backup(): Promise<string | undefined>;
 }
@@ -107,6 +116,12 @@ export class CredentialsStore {
   private readonly now: () => Date;
   readonly flavour: Flavour;
   private backupPath: string | undefined;
+  /**
+   * The analysis of the text last read or written: reads of an unchanged file (a rotation reads it
+   * several times) share one parse. Keyed by the exact text, so any change by anyone is a new parse.
+   * Shared, so a read's document is for looking only: changes go through update().
+   */
+  private parsed: { readonly text: string; readonly doc: CredentialsDocument } | undefined;
 
   constructor(path: string, options: StoreOptions = {}) {
     this.path = path;
@@ -123,7 +138,9 @@ export class CredentialsStore {
 
   async read(options: ReadOptions = {}): Promise<CredentialsFile> {
     const raw = await this.readText(options);
-    return { ...raw, doc: CredentialsDocument.parse(raw.text, this.flavour) };
+    if (this.parsed?.text !== raw.text)
+      this.parsed = { text: raw.text, doc: CredentialsDocument.parse(raw.text, this.flavour) };
+    return { ...raw, doc: this.parsed.doc };
   }
 
   /** The file's text without parsing it, for read-only commands that scan it themselves. */
@@ -155,19 +172,50 @@ export class CredentialsStore {
     return { path: this.path, realPath, text, mode };
   }
 
-  async update<T>(edit: Edit<T>): Promise<CommitResult<T>> {
-    const result = await this.withLock((locked) => locked.commit(edit));
+  /**
+   * Applies `edit` and writes the result. The parse, the edit and the printing happen before the
+   * lock is taken; under it one read checks that the file is still the text the edit was applied
+   * to (only when it is not is the edit applied again). `after` runs in the same hold of the lock
+   * once the new file is durable; it is best effort: its failure is ignored, the write stands.
+   */
+  async update<T>(edit: Edit<T>, after?: (value: T) => Promise<void>): Promise<CommitResult<T>> {
+    const result = await this.inTurn(async (realPath) => {
+      // In this process's turn, so that the other rotations of a batch do not change the file
+      // between this preparation and the lock.
+      const prepared = this.apply(edit, await this.readText());
+      return shielded(() =>
+        this.withFileLock(realPath, async (locked) => {
+          const done = await locked.commit(edit, prepared);
+          await after?.(done.value).catch(() => {});
+          return done;
+        }),
+      );
+    });
     if (result.changed) noteChange();
     return result;
   }
 
+  /** `edit` applied to a document of its own for `current` (a read's document is shared, never edited). */
+  private apply<T>(edit: Edit<T>, current: Omit<CredentialsFile, "doc">): Prepared<T> {
+    const doc =
+      this.parsed?.text === current.text
+        ? this.parsed.doc.clone()
+        : CredentialsDocument.parse(current.text, this.flavour);
+    const value = edit(doc, { ...current, doc });
+    return { against: current.text, doc, value, next: doc.toString() };
+  }
+
   /** Runs `fn` holding the cross-process lock of this credentials file. */
   async withLock<T>(fn: (locked: LockedStore) => Promise<T>): Promise<T> {
+    return this.inTurn((realPath) => shielded(() => this.withFileLock(realPath, fn)));
+  }
+
+  private async inTurn<T>(fn: (realPath: string) => Promise<T>): Promise<T> {
     const realPath = await this.resolve();
     // Rotations of one process queue here, so only one of them at a time contends for the file lock.
     const leave = await inProcessTurn(realPath);
     try {
-      return await shielded(() => this.withFileLock(realPath, fn));
+      return await fn(realPath);
     } finally {
       leave();
     }
@@ -191,15 +239,15 @@ export class CredentialsStore {
     }
     const locked: LockedStore = {
       read: () => this.read(),
-      commit: async (edit) => {
+      commit: async (edit, prepared) => {
         if (compromised) {
           throw new KeyctlError(
             `Lost the lock on ${this.path} (${compromised.message}); nothing was written, run again.`,
           );
         }
-        return this.commitLocked(edit);
+        return this.commitLocked(edit, prepared);
       },
-      backup: async () => this.ensureBackup(await this.read()),
+      backup: async () => this.ensureBackup((await this.readText()).text),
     };
     const heldFrom = TRACE_LOCK ? epochMs() : 0;
     try {
@@ -239,26 +287,28 @@ export class CredentialsStore {
     }
   }
 
-  private async commitLocked<T>(edit: Edit<T>): Promise<CommitResult<T>> {
+  private async commitLocked<T>(edit: Edit<T>, prepared?: Prepared<T>): Promise<CommitResult<T>> {
     // A writer that ignores our lock (the AWS CLI, an editor) may change the file while we prepare
     // ours; the last check sits right before the rename, and the edit is re-applied on its text.
     let madeBackup: string | undefined;
+    let ready = prepared;
     for (let attempt = 0; ; attempt++) {
-      const current = await this.read();
+      const current = await this.readText();
       if (attempt === 0) await this.removeCrashLeftovers(current.realPath);
-      const doc = CredentialsDocument.parse(current.text, this.flavour);
-      const value = edit(doc, current);
-      const next = doc.toString();
+      const { doc, value, next } = ready?.against === current.text ? ready : this.apply(edit, current);
+      ready = undefined;
       const tightenedFrom = (current.mode & 0o077) !== 0 ? current.mode : undefined;
       if (next === current.text && tightenedFrom === undefined) return { value, changed: false };
       // A retry after a concurrent change must still report the backup the first attempt made.
-      madeBackup ??= await this.ensureBackup(current);
+      madeBackup ??= await this.ensureBackup(current.text);
       const backupPath = madeBackup;
       try {
         await replaceFileAtomic(current.realPath, Buffer.from(next, "utf8"), async () => {
           const now = await readFile(current.realPath).catch(() => undefined);
           if (!now || !Buffer.from(current.text, "utf8").equals(now)) throw new ConcurrentChange();
         });
+        // The edited document is the analysis of the new text: the next read need not parse it.
+        this.parsed = { text: next, doc };
       } catch (err) {
         if (err instanceof ConcurrentChange) {
           if (attempt < 3) continue;
@@ -283,14 +333,14 @@ export class CredentialsStore {
     if (this.path !== realPath) await removeStaleTemps(this.path).catch(() => []);
   }
 
-  private async ensureBackup(current: CredentialsFile): Promise<string | undefined> {
+  private async ensureBackup(text: string): Promise<string | undefined> {
     if (this.backupPath) return undefined;
     const stamp = backupStamp(this.now());
     const base = `${this.path}.backup.${stamp}`;
     for (let n = 1; n < 1000; n++) {
       const candidate = n === 1 ? base : `${base}_${n}`;
       try {
-        await writeNewPrivateFile(candidate, Buffer.from(current.text, "utf8"));
+        await writeNewPrivateFile(candidate, Buffer.from(text, "utf8"));
         this.backupPath = candidate;
         return candidate;
       } catch (err) {

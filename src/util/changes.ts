@@ -18,6 +18,8 @@ export function changedSomething(): boolean {
 export function notingChanges(iam: IamPort): IamPort {
   return {
     listAccessKeys: (u) => iam.listAccessKeys(u),
+    // Kept when the port has it: without it, self-service lists its keys only after STS answered.
+    ...(iam.listOwnAccessKeys ? { listOwnAccessKeys: () => iam.listOwnAccessKeys!() } : {}),
     getAccessKeyLastUsed: (id) => iam.getAccessKeyLastUsed(id),
     listUsers: () => iam.listUsers(),
     createAccessKey: (u) => {

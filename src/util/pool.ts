@@ -15,3 +15,70 @@ export async function mapLimit<T, R>(
   await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
   return results;
 }
+
+export interface AdaptiveLimit {
+  /** Runs `fn` when a slot is free; a throttled call is tried again (with the limit lowered). */
+  run<T>(fn: () => Promise<T>): Promise<T>;
+  /** How many calls may be in flight now. */
+  readonly limit: number;
+}
+
+export interface AdaptiveOptions {
+  /** The most calls in flight, and where the limit starts. */
+  readonly max: number;
+  /** Whether a failure says the service refused the call for its rate (it did not act). */
+  readonly throttled: (err: unknown) => boolean;
+  /** Tries of one call after the first that was throttled. */
+  readonly retries?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * A bound on calls in flight that backs off as the service asks: a throttled call halves the limit
+ * and is tried again after a pause (growing per try); every `limit` successes in a row raise the
+ * limit by one, back up to `max`. For independent read-only calls, e.g. one per IAM user.
+ */
+export function adaptiveLimit(options: AdaptiveOptions): AdaptiveLimit {
+  const { max, throttled } = options;
+  const retries = options.retries ?? 6;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let limit = Math.max(1, max);
+  let inFlight = 0;
+  let streak = 0;
+  const waiting: (() => void)[] = [];
+  const wake = () => {
+    for (let free = limit - inFlight; free > 0 && waiting.length > 0; free--) waiting.shift()!();
+  };
+  const acquire = async () => {
+    while (inFlight >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    inFlight++;
+  };
+  return {
+    get limit() {
+      return limit;
+    },
+    async run<T>(fn: () => Promise<T>): Promise<T> {
+      for (let attempt = 0; ; attempt++) {
+        await acquire();
+        let pause: number;
+        try {
+          const value = await fn();
+          if (++streak >= limit && limit < max) {
+            limit++;
+            streak = 0;
+          }
+          return value;
+        } catch (err) {
+          if (!throttled(err) || attempt >= retries) throw err;
+          limit = Math.max(1, Math.floor(limit / 2));
+          streak = 0;
+          pause = 100 * 2 ** attempt;
+        } finally {
+          inFlight--;
+          wake();
+        }
+        await sleep(pause);
+      }
+    },
+  };
+}

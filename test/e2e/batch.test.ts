@@ -108,13 +108,14 @@ describe("Ctrl-C in a batch, a rotation still preparing", () => {
     const names = ["p1", "p2", "p3"];
     const keys = await users(names);
     const { home, credentials } = await makeHome(fileOf(keys));
-    // p2 is still reading its keys when Ctrl-C comes; p1 is creating its new key.
+    // p2 is still reading its keys when Ctrl-C comes; p1 is creating its new key. (Self-service
+    // lists the signer's own keys, without a user name: the listing is picked by its signer.)
     w.gate.inject({
       action: "ListAccessKeys",
       fault: "delay",
       ms: 2_500,
       times: 1,
-      params: { UserName: "p2" },
+      signer: keys.get("p2")!.accessKeyId,
     });
     w.gate.inject({
       action: "CreateAccessKey",

@@ -135,6 +135,39 @@ describe("what a self-rotation costs", () => {
     expect(actions.slice(2)).toEqual(["CreateAccessKey", "GetCallerIdentity"]);
   });
 
+  it("a self-rotation lists its keys while STS is still answering for the key, not after", async () => {
+    const key = await w.fx.createUserWithKey("overlap");
+    const { home } = await makeHome(profileText("overlap", key));
+    // STS's answer for the key is held back long enough that a list sent only after it would
+    // find the connection free again; sent alongside, it needs a second connection.
+    w.gate.inject({ action: "GetCallerIdentity", fault: "delay", ms: 1_500, times: 1 });
+    const run = await runCli(["-t", "overlap"], { home, endpoint: w.endpoint });
+    expect(run.status, run.stderr).toBe(0);
+    expect(
+      w.gate.calls
+        .map((c) => c.action)
+        .slice(0, 2)
+        .sort(),
+    ).toEqual(["GetCallerIdentity", "ListAccessKeys"]);
+    expect(w.gate.connections).toBe(2);
+  });
+
+  it("holds the credentials file's lock three times: backup with claim, commit with note, release", async () => {
+    const key = await w.fx.createUserWithKey("holds");
+    const { home, credentials } = await makeHome(profileText("holds", key));
+    const trace = join(home, "lock-holds.log");
+    const run = await runCli(["-t", "holds"], {
+      home,
+      endpoint: w.endpoint,
+      env: { KEYCTL_TRACE_LOCK: trace },
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(keyOf(await readProfile(credentials, "holds")).accessKeyId).not.toBe(key.accessKeyId);
+    // Every hold makes each other rotation of a batch wait: the fewer, the more a batch overlaps.
+    const holds = (await readFile(trace, "utf8")).trimEnd().split("\n");
+    expect(holds).toHaveLength(3);
+  });
+
   it("the SDK never reads the credentials file of a static-key profile; keyctl's store does", async () => {
     const key = await w.fx.createUserWithKey("reads");
     const { home, credentials } = await makeHome(profileText("reads", key));

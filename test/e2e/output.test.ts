@@ -125,6 +125,38 @@ describe("-k / --list-keys and --list-all-keys", () => {
     expect(markers).toEqual({ [now.accessKeyId]: "CURRENT", [alice.accessKeyId]: "PREVIOUS" });
   });
 
+  it("--list-all-keys asks IAM about many users at once, and a throttled call still gets its answer", async () => {
+    const { admin } = await createUsers(w.fx, { admin: "admin" });
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) ids.push((await w.fx.createUserWithKey(`many-${i}`)).accessKeyId);
+    const { home } = await makeHome(profileText("admin", admin));
+    // Slow answers make the calls that are in flight together each need a connection of their own.
+    w.gate.inject({ action: "ListAccessKeys", fault: "delay", ms: 300 });
+    // More refusals in a row than the SDK's own attempts (one here): keyctl's bound backs off and
+    // tries again.
+    w.gate.inject({
+      action: "GetAccessKeyLastUsed",
+      fault: "throttle",
+      params: { AccessKeyId: ids[0]! },
+      times: 2,
+    });
+    // Standard retries: the SDK's adaptive mode slows the whole client after a throttle, which is
+    // right for users but only costs this test time.
+    const run = await runCli(["--list-all-keys", "-a", "admin", "--json"], {
+      home,
+      endpoint: w.endpoint,
+      env: { AWS_MAX_ATTEMPTS: "1", AWS_RETRY_MODE: "standard" },
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const doc = JSON.parse(run.stdout) as { keys: { accessKeyId: string }[] };
+    expect(doc.keys.map((k) => k.accessKeyId)).toEqual(expect.arrayContaining(ids));
+    const lastUsed = w.gate.calls.filter((c) => c.action === "GetAccessKeyLastUsed");
+    expect(lastUsed.filter((c) => !c.injected).length, "every key's last use was asked and answered").toBe(
+      31,
+    );
+    expect(w.gate.connections, "more than a handful of calls in flight at once").toBeGreaterThan(12);
+  });
+
   it("--list-all-keys -a ADMIN lists every user's keys (read-only), also as JSON", async () => {
     const { admin, alice, bob } = await createUsers(w.fx, { admin: "admin", alice: "self", bob: "none" });
     const bob2 = await w.fx.createKey("bob");

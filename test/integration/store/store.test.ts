@@ -162,21 +162,98 @@ describe("atomic write, modes and backups", () => {
     expect(await readFile(result.backupPath!)).toEqual(Buffer.from(text, "utf8"));
   });
 
-  it("re-applies the edit when another program changes the file meanwhile, losing neither change", async () => {
+  it("re-applies the edit when another program changes the file while keyctl prepares, losing neither change", async () => {
     const { file } = await freshHome();
+    const edited = `${SAMPLE}\r\n[editor]\r\nadded = yes\r\n`;
     let calls = 0;
     const result = await new CredentialsStore(file).update((doc) => {
       calls++;
       doc.set("default", "aws_access_key_id", "AKIAKEYCTL");
       // An editor that ignores keyctl's lock saves the file while keyctl prepares its write.
-      if (calls === 1) writeFileSync(file, `${SAMPLE}\r\n[editor]\r\nadded = yes\r\n`);
+      if (calls === 1) writeFileSync(file, edited);
     });
     expect(calls).toBe(2);
     const doc = CredentialsDocument.parse(await readFile(file, "utf8"));
     expect(doc.get("default", "aws_access_key_id")).toBe("AKIAKEYCTL");
     expect(doc.get("editor", "added")).toBe("yes");
-    expect(result.backupPath, "the backup made on the first attempt is reported").toBeDefined();
-    expect(await readFile(result.backupPath!, "utf8")).toBe(SAMPLE);
+    // The backup holds what keyctl replaced: restoring it loses only keyctl's change.
+    expect(result.backupPath, "the backup is reported").toBeDefined();
+    expect(await readFile(result.backupPath!, "utf8")).toBe(edited);
+  });
+
+  it("re-applies the edit when the file changes again during the locked write, losing no change", async () => {
+    const { file } = await freshHome();
+    const first = `${SAMPLE}\r\n[editor]\r\nadded = yes\r\n`;
+    let calls = 0;
+    const result = await new CredentialsStore(file).update((doc) => {
+      calls++;
+      doc.set("default", "aws_access_key_id", "AKIAKEYCTL");
+      if (calls === 1) writeFileSync(file, first);
+      // The second application is the one under the lock: this save races its rename.
+      if (calls === 2) writeFileSync(file, `${first}[later]\r\nadded = too\r\n`);
+    });
+    expect(calls).toBe(3);
+    const doc = CredentialsDocument.parse(await readFile(file, "utf8"));
+    expect(doc.get("default", "aws_access_key_id")).toBe("AKIAKEYCTL");
+    expect(doc.get("editor", "added")).toBe("yes");
+    expect(doc.get("later", "added")).toBe("too");
+    expect(result.backupPath, "the backup made on an earlier attempt is reported").toBeDefined();
+    expect(await readFile(result.backupPath!, "utf8")).toBe(first);
+  });
+
+  it("an unchanged file is parsed and edited once, ahead of the lock, and the edit's value is returned", async () => {
+    const { file } = await freshHome();
+    let calls = 0;
+    let lockedWhileEditing: boolean | undefined;
+    const result = await new CredentialsStore(file).update((doc) => {
+      calls++;
+      lockedWhileEditing = existsSync(`${file}.lock`);
+      doc.set("default", "aws_access_key_id", "AKIAKEYCTL");
+      return "value";
+    });
+    expect(calls).toBe(1);
+    expect(lockedWhileEditing, "the edit runs before the lock is taken").toBe(false);
+    expect(result.value).toBe("value");
+    expect(result.changed).toBe(true);
+    expect(CredentialsDocument.parse(await readFile(file, "utf8")).get("default", "aws_access_key_id")).toBe(
+      "AKIAKEYCTL",
+    );
+  });
+
+  it("runs `after` in the same hold of the lock, once the new file is in place; its failure keeps the write", async () => {
+    const { file } = await freshHome();
+    const store = new CredentialsStore(file);
+    const seen: string[] = [];
+    const result = await store.update(
+      (doc) => {
+        doc.set("default", "aws_access_key_id", "AKIAKEYCTL");
+        return 7;
+      },
+      async (value) => {
+        seen.push(
+          `${value} ${existsSync(`${file}.lock`)} ${(await readFile(file, "utf8")).includes("AKIAKEYCTL")}`,
+        );
+        throw new Error("a best-effort step failed");
+      },
+    );
+    expect(seen).toEqual(["7 true true"]);
+    expect(result.changed).toBe(true);
+    expect(existsSync(`${file}.lock`), "the lock is released").toBe(false);
+  });
+
+  it("reads of an unchanged file share one parse; a same-size change with the old mtime is still seen", async () => {
+    const { file } = await freshHome();
+    const store = new CredentialsStore(file);
+    const first = await store.read();
+    expect((await store.read()).doc, "an unchanged file is not parsed again").toBe(first.doc);
+    const before = await stat(file);
+    // Another program swaps one key id for one of the same length and puts the mtime back.
+    writeFileSync(file, SAMPLE.replace("AKIADEFAULTOLD", "AKIADEFAULTNEW"));
+    await utimes(file, before.atime, before.mtime);
+    const again = await store.read();
+    expect(again.doc.get("default", "aws_access_key_id")).toBe("AKIADEFAULTNEW");
+    await store.update((doc) => doc.set("default", "aws_access_key_id", "AKIAKEYCTL"));
+    expect((await store.read()).doc.get("default", "aws_access_key_id")).toBe("AKIAKEYCTL");
   });
 
   it("an edit that throws writes nothing: no change, no backup, no temp, no lock left", async () => {

@@ -24,7 +24,45 @@ const editStep = fc.oneof(
   fc.record({ op: fc.constant("remove" as const), pick: fc.nat() }),
 );
 
+type Step = typeof editStep extends fc.Arbitrary<infer S> ? S : never;
+
+/** One edit of the sequence on `doc`; false when it was skipped. */
+function applyStep(doc: CredentialsDocument, step: Step): boolean {
+  const names = doc.profileNames();
+  if (names.length === 0) return false;
+  const name = names[step.pick % names.length]!;
+  if (step.op === "rotate") {
+    // What a rotation does: keep the old body in -previous, then set both halves of the key.
+    if (doc.sectionsNamed(`${name}-previous`).length > 1) return false;
+    doc.putSection(`${name}-previous`, doc.bodyLines(name));
+    doc.set(name, "aws_access_key_id", step.id);
+    doc.set(name, "aws_secret_access_key", SECRET);
+  } else if (step.op === "set") doc.set(name, "aws_access_key_id", step.id);
+  else if (step.op === "unset") doc.unset(name, "aws_secret_access_key");
+  else doc.removeSection(name);
+  return true;
+}
+
 describe("incremental analysis", () => {
+  it("a clone edits independently: the original still reads as its text, the clone as its own", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof({ weight: 4, arbitrary: credentialsFile }, { weight: 1, arbitrary: structuralNoise }),
+        fc.array(editStep, { minLength: 1, maxLength: 4 }),
+        (text, steps) => {
+          const original = CredentialsDocument.parse(text);
+          const before = view(original);
+          const copy = original.clone();
+          for (const step of steps) applyStep(copy, step);
+          expect(original.toString()).toBe(text);
+          expect(view(original)).toEqual(before);
+          expect(view(copy)).toEqual(view(CredentialsDocument.parse(copy.toString())));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
   it("after any sequence of edits the document reads as a fresh parse of its text", () => {
     fc.assert(
       fc.property(
@@ -33,18 +71,8 @@ describe("incremental analysis", () => {
         (text, steps) => {
           const doc = CredentialsDocument.parse(text);
           for (const step of steps) {
-            const names = doc.profileNames();
-            if (names.length === 0) break;
-            const name = names[step.pick % names.length]!;
-            if (step.op === "rotate") {
-              // What a rotation does: keep the old body in -previous, then set both halves of the key.
-              if (doc.sectionsNamed(`${name}-previous`).length > 1) continue;
-              doc.putSection(`${name}-previous`, doc.bodyLines(name));
-              doc.set(name, "aws_access_key_id", step.id);
-              doc.set(name, "aws_secret_access_key", SECRET);
-            } else if (step.op === "set") doc.set(name, "aws_access_key_id", step.id);
-            else if (step.op === "unset") doc.unset(name, "aws_secret_access_key");
-            else doc.removeSection(name);
+            if (doc.profileNames().length === 0) break;
+            if (!applyStep(doc, step)) continue;
             expect(view(doc)).toEqual(view(CredentialsDocument.parse(doc.toString())));
           }
         },
