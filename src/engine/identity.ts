@@ -132,8 +132,14 @@ export async function proveOwner(options: {
   // signer's own keys (self-service: the same key signs both) or STS answers for the auth profile.
   const sameKey = auth.signingKeyId === key.accessKeyId;
   const listOwn = sameKey ? auth.iam.listOwnAccessKeys?.bind(auth.iam) : undefined;
-  // A refusal here only costs the overlap: the keys are then listed by name as before.
-  const ownKeys = listOwn ? listOwn().catch(() => undefined) : undefined;
+  // A refusal here only costs the overlap: the keys are then listed by name as before. A call that got
+  // no answer is not asked again by name: that would double the wait the message names.
+  const ownKeys = listOwn
+    ? listOwn().then(
+        (keys) => ({ keys, failed: undefined }),
+        (err: unknown) => ({ keys: undefined, failed: isAwsCallError(err, "Network") ? err : undefined }),
+      )
+    : undefined;
   const authIdentity = sameKey ? undefined : early(() => auth.identity());
 
   let identity: CallerIdentity | undefined;
@@ -154,7 +160,9 @@ export async function proveOwner(options: {
       );
     }
     // Listed with the very key STS just named: the keys of that user, if the list holds the key.
-    const keys = await ownKeys;
+    const own = await ownKeys;
+    if (own?.failed) throw own.failed;
+    const keys = own?.keys;
     return {
       userName: parsed.userName,
       account: identity.account,
