@@ -441,12 +441,7 @@ async function createAndPersist(
   // The file lock is held only for writes of the file and the journal, never across an AWS call:
   // rotations of many profiles then overlap their network round trips, and the write that follows
   // CreateAccessKey never waits behind another rotation's network call.
-  const before = await store.read();
-  if (before.doc.get(plan.profile, "aws_access_key_id") !== target.key.accessKeyId) {
-    throw new KeyctlError(
-      `Profile ${plan.profile} changed while keyctl was preparing; nothing was changed, run again.`,
-    );
-  }
+  await expectUnchanged(store, plan.profile, target);
   const backupPath = await store.withLock((locked) => locked.backup());
   return shielded(async () => {
     const claim: JournalEntry = {
@@ -459,7 +454,11 @@ async function createAndPersist(
       hostname: hostname(),
     };
     let entry: JournalEntry = { ...claim, createSentAt: claim.startedAt };
-    await store.withLock(() => journal.put(entry));
+    // Checked again with the claim, under one lock: another run's write may have landed since.
+    await store.withLock(async (locked) => {
+      await expectUnchanged(locked, plan.profile, target);
+      await journal.put(entry);
+    });
 
     // Making room comes after every local step that can fail (lock, backup, journal), so a failure
     // there really leaves nothing changed; from here on the messages say that this key is gone.
@@ -543,6 +542,18 @@ async function createAndPersist(
       );
     }
   });
+}
+
+/** Another keyctl (or the user) replaced the profile's key since this run read it: plan again. */
+async function expectUnchanged(
+  store: Pick<CredentialsStore, "read">,
+  profile: string,
+  target: TargetProfile,
+): Promise<void> {
+  if ((await store.read()).doc.get(profile, "aws_access_key_id") === target.key.accessKeyId) return;
+  throw new KeyctlError(
+    `Profile ${profile} changed while keyctl was preparing; nothing was changed, run again.`,
+  );
 }
 
 /** Clears this run's journal entry; if that fails, the next run finds the key held and clears it. */

@@ -580,3 +580,32 @@ describe("the -previous profile is keyctl's only when it can prove it", () => {
     expect(result.status).toBe("done");
   });
 });
+
+describe("another keyctl finishing a rotation of the same profile meanwhile", () => {
+  /** What another run leaves once it has rotated dev to `key`: dev holds it, the old key is in -previous. */
+  function rotatedText(s: Awaited<ReturnType<typeof setup>>, key: StaticCredentials): string {
+    return `# mine\n[dev]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n\n[dev-previous]\naws_access_key_id = ${s.key.accessKeyId}\naws_secret_access_key = ${s.key.secretAccessKey}\n`;
+  }
+
+  it("its write landing between this run's backup and its claim: the key dev now holds is not deleted", async () => {
+    const world = new World();
+    const s = await setup(world);
+    // The other run's new key: IAM lists it before that run's write reaches the file.
+    const theirs = world.addKey("dev");
+    const withLock = s.store.withLock.bind(s.store);
+    let landed = false;
+    s.store.withLock = async (fn) => {
+      const backedUp = (await readdir(s.dir)).some((f) => f.includes(".backup."));
+      if (backedUp && !landed) {
+        landed = true;
+        await writeFile(s.path, rotatedText(s, theirs));
+      }
+      return withLock(fn);
+    };
+    const run = rotate(s.request, { ...s.deps, confirm: async () => true });
+    await expect(run).rejects.toThrow(/Profile dev changed while keyctl was preparing/);
+    expect(landed).toBe(true);
+    expect(world.keys.map((k) => k.accessKeyId)).toContain(theirs.accessKeyId);
+    expect(world.log).not.toContain("DeleteAccessKey");
+  });
+});
