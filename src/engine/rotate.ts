@@ -161,6 +161,8 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
     };
   }
 
+  // A run that finished meanwhile may hold the key a question below would call unused.
+  await expectUnchanged(store, request.profile, target);
   let madeRoom = "";
   if (plan.deleteFirst?.reason === "other") {
     const k = plan.deleteFirst.key;

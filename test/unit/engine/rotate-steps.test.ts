@@ -608,4 +608,27 @@ describe("another keyctl finishing a rotation of the same profile meanwhile", ()
     expect(world.keys.map((k) => k.accessKeyId)).toContain(theirs.accessKeyId);
     expect(world.log).not.toContain("DeleteAccessKey");
   });
+
+  it("before the question at the 2-key limit: no question calls the key dev now holds unused", async () => {
+    const world = new World();
+    const s = await setup(world);
+    let theirs: StaticCredentials | undefined;
+    world.onCall = async (op) => {
+      if (op === "ListAccessKeys" && !theirs) {
+        theirs = world.addKey("dev");
+        await writeFile(s.path, rotatedText(s, theirs));
+      }
+    };
+    const questions: string[] = [];
+    const confirm = async (q: string) => {
+      questions.push(q);
+      return false;
+    };
+    await expect(rotate(s.request, { ...s.deps, confirm })).rejects.toThrow(
+      /Profile dev changed while keyctl was preparing/,
+    );
+    expect(theirs).toBeDefined();
+    expect(questions).toEqual([]);
+    expect(world.keys.map((k) => k.accessKeyId)).toContain(theirs!.accessKeyId);
+  });
 });
