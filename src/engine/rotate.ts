@@ -401,12 +401,18 @@ async function afterWrite(
     };
   }
   deps.events({ type: "verified" });
+  const check = `Check with: keyctl -k -t ${plan.profile}`;
+  const works = `Profile ${plan.profile} has its new key ${newKey.accessKeyId}, and AWS accepted it; the old key ${plan.oldKey.accessKeyId} is kept in [${plan.previousProfile}]`;
+  notePartial(plan.profile, `${works}. ${check}`);
 
   const handOff = await deps.handOff?.(newKey, plan);
   if (handOff) {
     const kept = { oldKey: "kept", status: "partial", exitCode: ExitCode.partial } as const;
     return { ...persisted, ...kept, verifiedAfterMs: verified.ms, ...handOff };
   }
+  // A stop during the retire step: IAM may have acted on the old key before its answer came back.
+  if (request.oldKeyPolicy !== "keep")
+    notePartial(plan.profile, `${works} and may already be ${request.oldKeyPolicy}d. ${check}`);
   const retire = await retireOldKey(plan, written.sharedUpdated, target, deps);
   return {
     ...persisted,

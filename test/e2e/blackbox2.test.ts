@@ -1,0 +1,56 @@
+// Found by using the built CLI as people do (second pass): signals at the worst moments, then the
+// next run on the same machine.
+import { spawn } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { callerIdentity } from "../harness/fixtures.js";
+import { motoEnv } from "../harness/moto.js";
+import { type CliRun, cliPath, collectRun, keyOf, makeHome, profileText, readProfile } from "./cli.js";
+import { arnOf, expectCleanOutput, keyIds, useWorld } from "./world.js";
+
+const w = useWorld();
+
+/** Starts keyctl with `args`, sends `signal` once `ready()` holds, and collects the run. */
+async function signalledWhen(
+  args: readonly string[],
+  home: string,
+  ready: () => boolean,
+  signal: NodeJS.Signals,
+): Promise<CliRun> {
+  const child = spawn(process.execPath, [cliPath(), ...args], {
+    env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", ...motoEnv(w.endpoint) },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const run = collectRun(child);
+  for (let i = 0; i < 1000 && !ready(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(ready(), "the run got there").toBe(true);
+  child.kill(signal);
+  return run;
+}
+
+describe("a signal while the old key is being retired", () => {
+  it.each(["SIGTERM", "SIGINT"] as const)(
+    "%s during the DeleteAccessKey of the old key: the message does not call the deleted key working",
+    async (signal) => {
+      const key = await w.fx.createUserWithKey("sr");
+      const { home, credentials } = await makeHome(profileText("sr", key));
+      // IAM deletes the old key; its answer is held back, so the signal lands during the step.
+      w.gate.inject({ action: "DeleteAccessKey", fault: "delay", ms: 1500 });
+      const run = await signalledWhen(
+        ["-t", "sr", "--old-key", "delete"],
+        home,
+        () => w.gate.calls.some((c) => c.action === "DeleteAccessKey"),
+        signal,
+      );
+      expect(run.status, run.stderr).toBe(3);
+      const now = keyOf(await readProfile(credentials, "sr"));
+      expect(now.accessKeyId).not.toBe(key.accessKeyId);
+      expect(await callerIdentity(w.endpoint, now)).toBe(arnOf("sr"));
+      await expect.poll(() => keyIds(w.fx, "sr")).toEqual([now.accessKeyId]);
+      // What the user reads must match that: the new key works, the old one may be gone.
+      expect(run.stderr).toMatch(new RegExp(`new key ${now.accessKeyId}.*AWS accepted it`));
+      expect(run.stderr).toMatch(new RegExp(`old key ${key.accessKeyId} .*may already be deleted`));
+      expect(run.stderr).not.toMatch(/not yet confirmed|still works/);
+      expectCleanOutput(run, [key.secretAccessKey, now.secretAccessKey]);
+    },
+  );
+});
