@@ -7,7 +7,7 @@ import { writeNewPrivateFile } from "../store/atomic.js";
 import type { Journal, JournalEntry } from "../store/journal.js";
 import { isAbandoned } from "../store/journal.js";
 import { backupStamp, type CredentialsStore } from "../store/store.js";
-import { notePartial, shielded } from "../util/interrupt.js";
+import { interrupted, notePartial, shielded } from "../util/interrupt.js";
 import { parseArn, proveOwner, type TargetOwner } from "./identity.js";
 import { describeAwsError } from "./messages.js";
 import { planRotation, type RotationPlan, readTarget, rotationEdit, type TargetProfile } from "./plan.js";
@@ -392,7 +392,7 @@ async function afterWrite(
       status: "partial",
       exitCode: ExitCode.partial,
       oldKey: "not-changed",
-      problem: `The new key ${newKey.accessKeyId} is saved in profile ${plan.profile} but did not work within ${Math.round(request.verifyTimeoutMs / 1000)} s (${verified.lastError}).`,
+      problem: `The new key ${newKey.accessKeyId} is saved in profile ${plan.profile} but ${interrupted.aborted ? "was not confirmed before keyctl stopped" : `did not work within ${Math.round(request.verifyTimeoutMs / 1000)} s`} (${verified.lastError}).`,
       nextSteps: [
         `The old key ${plan.oldKey.accessKeyId} still works and is kept in profile ${plan.previousProfile}.`,
         `Check the new key in a minute: aws sts get-caller-identity --profile ${plan.profile}`,
@@ -820,6 +820,8 @@ async function verifyNewKey(
     // The last attempt is made at the bound itself, not one back-off step before it.
     const remaining = timeoutMs - elapsed;
     if (remaining <= 0) return { ok: false, lastError };
+    // A batch winding down after a signal lets this rotation end, but not wait out the whole bound.
+    if (interrupted.aborted) return { ok: false, lastError };
     deps.events({ type: "verifying", elapsedMs: elapsed, timeoutMs });
     await deps.clock.sleep(Math.min(delay, remaining));
     delay = Math.min(Math.round(delay * 1.5), 5_000);

@@ -54,3 +54,35 @@ describe("a signal while the old key is being retired", () => {
     },
   );
 });
+
+describe("a signal while a batch waits for AWS to accept a new key", () => {
+  it("SIGTERM: the batch stops waiting instead of polling out --verify-timeout, and says what is left", async () => {
+    const a = await w.fx.createUserWithKey("ba");
+    const b = await w.fx.createUserWithKey("bb");
+    const { home, credentials } = await makeHome(`${profileText("ba", a)}\n${profileText("bb", b)}`);
+    w.proxy.setPropagationDelay(600_000);
+    let signalledAt = 0;
+    const run = await signalledWhen(
+      ["-t", "ba", "-t", "bb", "--concurrency", "1", "--verify-timeout", "90"],
+      home,
+      () => {
+        const polling = w.proxy.calls.some((c) => c.injected === "propagating");
+        if (polling) signalledAt = Date.now();
+        return polling;
+      },
+      "SIGTERM",
+    );
+    const waited = Date.now() - signalledAt;
+    w.proxy.setPropagationDelay(0);
+    // A service manager sends SIGKILL some seconds after SIGTERM; 90 s of polling would be cut off.
+    expect(waited, run.stderr).toBeLessThan(45_000);
+    expect(run.status, run.stderr).toBe(3);
+    const now = keyOf(await readProfile(credentials, "ba"));
+    expect(now.accessKeyId).not.toBe(a.accessKeyId);
+    expect(run.stdout).toMatch(new RegExp(`ba .*${now.accessKeyId}`));
+    expect(run.stdout).toMatch(/bb\s+○ not started/);
+    expect(await keyIds(w.fx, "ba")).toEqual([a.accessKeyId, now.accessKeyId].sort());
+    expect(await keyIds(w.fx, "bb")).toEqual([b.accessKeyId]);
+    expectCleanOutput(run, [a.secretAccessKey, b.secretAccessKey, now.secretAccessKey]);
+  }, 120_000);
+});
