@@ -58,8 +58,14 @@ export function readTarget(
     );
   }
   if (kind === "none") {
+    // botocore also takes ':' as the separator, so the AWS CLI uses such a key; the SDKs and keyctl do not.
+    const colon = doc
+      .bodyLines(profile)
+      .some((l) => /^\s*aws_(access_key_id|secret_access_key)\s*:/i.test(l));
     throw new KeyctlError(
-      `Profile ${profile} in ${path} has no aws_access_key_id and aws_secret_access_key to rotate.`,
+      colon
+        ? `Profile ${profile} in ${path} writes aws_access_key_id and aws_secret_access_key with ':', which only the AWS CLI reads; write them as 'name = value', then run again.`
+        : `Profile ${profile} in ${path} has no aws_access_key_id and aws_secret_access_key to rotate.`,
     );
   }
   const key = {

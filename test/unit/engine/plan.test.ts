@@ -34,6 +34,15 @@ describe("readTarget", () => {
     expect(() => readTarget(file(BASE), "nope", "F")).toThrow(/not in F/);
   });
 
+  it("a key written `name : value` (the AWS CLI reads it, the SDKs do not) is named with the fix", () => {
+    const colon =
+      "[t]\naws_access_key_id : AKIAIOSFODNN7EXAMPLE\naws_secret_access_key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n";
+    expect(() => readTarget(file(colon), "t", "F")).toThrow(
+      /Profile t in F writes aws_access_key_id and aws_secret_access_key with ':'.*write them as 'name = value'/,
+    );
+    expect(() => readTarget(file("[t]\nregion = x\n"), "t", "F")).not.toThrow(/with ':'/);
+  });
+
   it("finds the -previous key and the profiles sharing the key", () => {
     const t = readTarget(
       file(
