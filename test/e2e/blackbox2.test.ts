@@ -1,11 +1,22 @@
 // Found by using the built CLI as people do (second pass): signals at the worst moments, then the
 // next run on the same machine.
 import { spawn } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { callerIdentity } from "../harness/fixtures.js";
 import { motoEnv } from "../harness/moto.js";
-import { type CliRun, cliPath, collectRun, keyOf, makeHome, profileText, readProfile } from "./cli.js";
-import { arnOf, expectCleanOutput, keyIds, useWorld } from "./world.js";
+import {
+  type CliRun,
+  cliPath,
+  collectRun,
+  keyOf,
+  makeHome,
+  profileText,
+  readProfile,
+  runCli,
+} from "./cli.js";
+import { arnOf, expectCleanOutput, expectOneProblemLine, keyIds, useWorld } from "./world.js";
 
 const w = useWorld();
 
@@ -85,4 +96,33 @@ describe("a signal while a batch waits for AWS to accept a new key", () => {
     expect(await keyIds(w.fx, "bb")).toEqual([b.accessKeyId]);
     expectCleanOutput(run, [a.secretAccessKey, b.secretAccessKey, now.secretAccessKey]);
   }, 120_000);
+});
+
+describe("--restore of a hand-written file keyctl rotated", () => {
+  it("a 'name : value' line (the AWS CLI reads it) does not make keyctl's own backup unrestorable", async () => {
+    const key = await w.fx.createUserWithKey("hw");
+    const other = await w.fx.createUserWithKey("colon");
+    const original = `${profileText("hw", key)}[colon]\r\naws_access_key_id : ${other.accessKeyId}\r\naws_secret_access_key : ${other.secretAccessKey}`;
+    const { home, credentials } = await makeHome(original);
+    const rotate = await runCli(["-t", "hw"], { home, endpoint: w.endpoint });
+    expect(rotate.status, rotate.stderr).toBe(0);
+    expect(await readFile(credentials, "utf8")).not.toBe(original);
+
+    const restore = await runCli(["--restore", "--yes"], { home, endpoint: w.endpoint });
+    expect(restore.status, restore.stderr).toBe(0);
+    expect(await readFile(credentials, "utf8")).toBe(original);
+    expectCleanOutput(restore, [key.secretAccessKey, other.secretAccessKey]);
+  });
+
+  it("a line that is no setting at all is still refused", async () => {
+    const key = await w.fx.createUserWithKey("hw2");
+    const { home, credentials } = await makeHome(profileText("hw2", key));
+    const dir = join(credentials, "..");
+    await writeFile(join(dir, "notes"), "[x]\nregion = eu-west-1\nrotate: every 90 days\nthis is prose\n", {
+      mode: 0o600,
+    });
+    const run = await runCli(["--restore", "notes", "--yes"], { home, endpoint: w.endpoint });
+    expect(run.status, run.stderr).toBe(1);
+    expectOneProblemLine(run, /line 4 is neither a \[section\], a setting nor a comment/);
+  });
 });
