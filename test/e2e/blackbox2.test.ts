@@ -126,3 +126,18 @@ describe("--restore of a hand-written file keyctl rotated", () => {
     expectOneProblemLine(run, /line 4 is neither a \[section\], a setting nor a comment/);
   });
 });
+
+describe("--json with --version and --help", () => {
+  it("prints one JSON document on stdout, as on every other path; without --json the plain text", async () => {
+    const { home } = await makeHome("");
+    for (const flag of ["--version", "--help"]) {
+      const run = await runCli([flag, "--json"], { home, endpoint: w.endpoint });
+      expect(run.status, run.stderr).toBe(0);
+      const doc = JSON.parse(run.stdout) as Record<string, unknown>;
+      const plain = await runCli([flag], { home, endpoint: w.endpoint });
+      expect(plain.status).toBe(0);
+      expect(() => JSON.parse(plain.stdout)).toThrow();
+      expect(Object.values(doc)).toContain(plain.stdout.trimEnd());
+    }
+  });
+});
