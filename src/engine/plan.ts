@@ -43,6 +43,15 @@ export function readTarget(
       `Profile [${profile}] appears more than once in ${path} (the AWS CLI refuses such a file); merge the sections, then run again.`,
     );
   }
+  const entries = doc.sectionsNamed(profile)[0]?.entries ?? [];
+  const twice = ["aws_access_key_id", "aws_secret_access_key", "aws_session_token"].find(
+    (k) => entries.filter((e) => e.key === k).length > 1,
+  );
+  if (twice) {
+    throw new KeyctlError(
+      `Profile ${profile} in ${path} sets ${twice} more than once (the AWS CLI refuses such a file); keep one, then run again.`,
+    );
+  }
   if (previousProfile === profile) {
     throw new KeyctlError(`--previous-name must name another profile than ${profile}.`, ExitCode.usage);
   }

@@ -43,6 +43,14 @@ describe("readTarget", () => {
     expect(() => readTarget(file("[t]\nregion = x\n"), "t", "F")).not.toThrow(/with ':'/);
   });
 
+  it("a key set twice in the profile (the AWS CLI refuses the file) is refused, naming the key", () => {
+    const twice = `[t]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\nAWS_ACCESS_KEY_ID = AKIAI44QH8DHBEXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n`;
+    expect(() => readTarget(file(twice), "t", "F")).toThrow(
+      /Profile t in F sets aws_access_key_id more than once \(the AWS CLI refuses such a file\); keep one/,
+    );
+    expect(readTarget(file(BASE), "dev", "F").key.accessKeyId).toBe("AKIAOLD");
+  });
+
   it("finds the -previous key and the profiles sharing the key", () => {
     const t = readTarget(
       file(
