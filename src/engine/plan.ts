@@ -22,6 +22,24 @@ export interface TargetProfile {
   readonly holders: ReadonlyMap<string, readonly string[]>;
 }
 
+/**
+ * botocore's configparser takes a line indented deeper than the setting above it as a continuation
+ * of that value; the SDKs (and keyctl) read it as a setting of its own.
+ */
+function continuedKey(body: readonly string[]): string | undefined {
+  let indent: number | undefined;
+  for (const line of body) {
+    const own = line.length - line.trimStart().length;
+    if (indent !== undefined && own > indent) {
+      const key = /^\s*(aws_access_key_id|aws_secret_access_key|aws_session_token)\s*=/i.exec(line)?.[1];
+      if (key) return key.toLowerCase();
+      continue;
+    }
+    indent = own;
+  }
+  return undefined;
+}
+
 export function readTarget(
   doc: CredentialsDocument,
   profile: string,
@@ -50,6 +68,12 @@ export function readTarget(
   if (twice) {
     throw new KeyctlError(
       `Profile ${profile} in ${path} sets ${twice} more than once (the AWS CLI refuses such a file); keep one, then run again.`,
+    );
+  }
+  const continued = continuedKey(doc.bodyLines(profile));
+  if (continued) {
+    throw new KeyctlError(
+      `Profile ${profile} in ${path}: the AWS CLI reads the indented line of ${continued} as part of the line above; remove its indentation, then run again.`,
     );
   }
   if (previousProfile === profile) {

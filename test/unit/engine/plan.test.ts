@@ -51,6 +51,21 @@ describe("readTarget", () => {
     expect(readTarget(file(BASE), "dev", "F").key.accessKeyId).toBe("AKIAOLD");
   });
 
+  it("an indented key line that the AWS CLI reads as part of the line above is refused", () => {
+    const id = "aws_access_key_id = AKIAIOSFODNN7EXAMPLE";
+    const secret = "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    expect(() => readTarget(file(`[t]\n${id}\n    ${secret}\n`), "t", "F")).toThrow(
+      /Profile t in F: the AWS CLI reads the indented line of aws_secret_access_key as part of the line above; remove its indentation, then run again/,
+    );
+    // Indented alike, or only the first line indented: separate settings for the AWS CLI too.
+    for (const ok of [
+      `[t]\n  ${id}\n  ${secret}\n`,
+      `[t]\n\t${id}\n${secret}\n`,
+      `[t]\n${id}\n# note\n${secret}\n`,
+    ])
+      expect(readTarget(file(ok), "t", "F").key.accessKeyId).toBe("AKIAIOSFODNN7EXAMPLE");
+  });
+
   it("finds the -previous key and the profiles sharing the key", () => {
     const t = readTarget(
       file(
