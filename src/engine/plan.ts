@@ -50,10 +50,14 @@ export function readTarget(
   if (!settings) {
     // The AWS CLI reads section names verbatim, so `[default ]` is not profile default for it either.
     const spaced = doc.sections.find((s) => s.name !== profile && s.name.trim() === profile);
+    // `[profile x]` is the config file's spelling; in the credentials file it names "profile x".
+    const prefixed = doc.flavour === "credentials" && doc.has(`profile ${profile}`);
     throw new KeyctlError(
       spaced
         ? `Profile ${profile} is not in ${path}: the file has [${spaced.name}], whose stray spaces make it another name for the AWS CLI too; write it as [${profile}] and run again.`
-        : `Profile ${profile} is not in ${path}; see keyctl --list.`,
+        : prefixed
+          ? `Profile ${profile} is not in ${path}: the file has [profile ${profile}], which the AWS CLI does not read as ${profile} in a credentials file; rename it [${profile}] and run again.`
+          : `Profile ${profile} is not in ${path}; see keyctl --list.`,
     );
   }
   if (doc.sectionsNamed(profile).length > 1) {

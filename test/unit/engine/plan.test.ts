@@ -66,6 +66,15 @@ describe("readTarget", () => {
       expect(readTarget(file(ok), "t", "F").key.accessKeyId).toBe("AKIAIOSFODNN7EXAMPLE");
   });
 
+  it("-t d3 where the credentials file has [profile d3] says how the section must be named", () => {
+    const text =
+      "[profile d3]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n";
+    expect(() => readTarget(file(text), "d3", "F")).toThrow(
+      /Profile d3 is not in F: the file has \[profile d3\], which the AWS CLI does not read as d3 in a credentials file; rename it \[d3\] and run again/,
+    );
+    expect(() => readTarget(file(text), "d4", "F")).toThrow(/^Profile d4 is not in F; see keyctl --list\.$/);
+  });
+
   it("finds the -previous key and the profiles sharing the key", () => {
     const t = readTarget(
       file(
