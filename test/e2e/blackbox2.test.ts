@@ -141,3 +141,20 @@ describe("--json with --version and --help", () => {
     }
   });
 });
+
+describe("a batch where some profiles rotate and one fails", () => {
+  it("exits 3 (partly done), not 1 (failed, nothing changed); all failing stays 1", async () => {
+    const a = await w.fx.createUserWithKey("pa");
+    const dead = await w.fx.createUserWithKey("pd");
+    await w.fx.deleteKey("pd", dead.accessKeyId);
+    const { home, credentials } = await makeHome(`${profileText("pa", a)}\n${profileText("pd", dead)}`);
+    const run = await runCli(["-t", "pa", "-t", "pd"], { home, endpoint: w.endpoint });
+    expect(run.stdout).toMatch(/pd\s+✘ failed/);
+    const now = keyOf(await readProfile(credentials, "pa"));
+    expect(now.accessKeyId).not.toBe(a.accessKeyId);
+    expect(run.status, run.stdout).toBe(3);
+
+    const none = await runCli(["-t", "pd"], { home, endpoint: w.endpoint });
+    expect(none.status, none.stderr).toBe(1);
+  });
+});
