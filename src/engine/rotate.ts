@@ -8,6 +8,7 @@ import type { Journal, JournalEntry } from "../store/journal.js";
 import { isAbandoned } from "../store/journal.js";
 import { backupStamp, type CredentialsStore } from "../store/store.js";
 import { interrupted, notePartial, shielded } from "../util/interrupt.js";
+import { shellQuote } from "../util/shell.js";
 import { parseArn, proveOwner, type TargetOwner } from "./identity.js";
 import { describeAwsError } from "./messages.js";
 import { planRotation, type RotationPlan, readTarget, rotationEdit, type TargetProfile } from "./plan.js";
@@ -214,7 +215,7 @@ async function provePreviousIsOurs(
   const prev = target.previousProfile;
   const id = target.previousKeyId;
   if (id && keys.some((k) => k.accessKeyId === id)) return;
-  const wayOut = `rename [${prev}], or keep the old key elsewhere: keyctl -t ${target.profile} --previous-name ${target.profile}-old`;
+  const wayOut = `rename [${prev}], or keep the old key elsewhere: keyctl -t ${shellQuote(target.profile)} --previous-name ${shellQuote(`${target.profile}-old`)}`;
   const secret = (await deps.store.read()).doc.get(prev, "aws_secret_access_key");
   if (id && secret) {
     let arn: string;
@@ -401,7 +402,7 @@ async function afterWrite(
     };
   }
   deps.events({ type: "verified" });
-  const check = `Check with: keyctl -k -t ${plan.profile}`;
+  const check = `Check with: keyctl -k -t ${shellQuote(plan.profile)}`;
   const works = `Profile ${plan.profile} has its new key ${newKey.accessKeyId}, and AWS accepted it; the old key ${plan.oldKey.accessKeyId} is kept in [${plan.previousProfile}]`;
   notePartial(plan.profile, `${works}. ${check}`);
 
@@ -503,7 +504,7 @@ async function createAndPersist(
     } catch (err) {
       if (!(await reconcileFailedCreate(plan, keysBefore, sentAt, err, deps))) {
         // IAM may hold a key whose secret nobody has; the journal entry stays for the next run.
-        const again = `keyctl ${auth.profile !== plan.profile ? `-a ${auth.profile} ` : ""}-t ${plan.profile}`;
+        const again = `keyctl ${auth.profile !== plan.profile ? `-a ${shellQuote(auth.profile)} ` : ""}-t ${shellQuote(plan.profile)}`;
         throw new KeyctlError(
           `${describeAwsError(err, plan.userName)} IAM may have created a key anyway and keyctl could not check; profile ${plan.profile} is unchanged. Run ${again} again once AWS answers: it removes such a key first.`,
           ExitCode.partial,
@@ -522,7 +523,7 @@ async function createAndPersist(
       // From here a stop leaves the rotation partly done (exit 3): say what the user has.
       notePartial(
         plan.profile,
-        `Profile ${plan.profile} has its new key ${newKey.accessKeyId}, not yet confirmed by AWS; the old key ${plan.oldKey.accessKeyId} still works and is kept in [${plan.previousProfile}]. Check with: keyctl -k -t ${plan.profile}`,
+        `Profile ${plan.profile} has its new key ${newKey.accessKeyId}, not yet confirmed by AWS; the old key ${plan.oldKey.accessKeyId} still works and is kept in [${plan.previousProfile}]. Check with: keyctl -k -t ${shellQuote(plan.profile)}`,
       );
       // The entry stays until the run ends (it keeps other runs off this profile), but nothing is
       // stranded any more. If this update fails, the next run finds the key held by the file.
@@ -837,7 +838,7 @@ async function retireOldKey(
   const old = plan.oldKey.accessKeyId;
   const finishLater = [
     `The old key ${old} is still active and kept in profile ${plan.previousProfile}. Retire it once nothing else uses it:`,
-    `  keyctl --finish -t ${plan.profile}    (or: aws iam delete-access-key --user-name ${plan.userName} --access-key-id ${old})`,
+    `  keyctl --finish -t ${shellQuote(plan.profile)}    (or: aws iam delete-access-key --user-name ${plan.userName} --access-key-id ${old})`,
   ];
   if (plan.oldKeyPolicy === "keep") return { outcome: "kept", nextSteps: finishLater };
 
@@ -868,7 +869,7 @@ async function retireOldKey(
     return {
       outcome: "kept",
       problem: `The new key works and is saved, but the old key ${old} could not be ${verb}d (${describeAwsError(err, plan.userName)}).`,
-      nextSteps: [`Finish by hand: ${cmd}`, `or run: keyctl --finish -t ${plan.profile}`],
+      nextSteps: [`Finish by hand: ${cmd}`, `or run: keyctl --finish -t ${shellQuote(plan.profile)}`],
     };
   }
 }

@@ -158,3 +158,26 @@ describe("a batch where some profiles rotate and one fails", () => {
     expect(none.status, none.stderr).toBe(1);
   });
 });
+
+describe("a profile name with a space", () => {
+  it("the keyctl --finish command the rotation prints works when pasted into a shell", async () => {
+    const key = await w.fx.createUserWithKey("sp");
+    const { home, credentials } = await makeHome(profileText("work prod", key));
+    const run = await runCli(["-t", "work prod"], { home, endpoint: w.endpoint });
+    expect(run.status, run.stderr).toBe(0);
+    const printed = /^\s*keyctl (--finish .*?)\s{2,}\(or:/m.exec(run.stderr)?.[1];
+    expect(printed, run.stderr).toBeDefined();
+    const pasted = await new Promise<CliRun>((resolve, reject) => {
+      const child = spawn("sh", ["-c", `exec "${process.execPath}" "${cliPath()}" ${printed}`], {
+        env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", ...motoEnv(w.endpoint) },
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      collectRun(child).then(resolve, reject);
+    });
+    expect(pasted.status, pasted.stderr).toBe(0);
+    expect(await readProfile(credentials, "work prod-previous")).toBeUndefined();
+    expect(await keyIds(w.fx, "sp")).toEqual([
+      keyOf(await readProfile(credentials, "work prod")).accessKeyId,
+    ]);
+  });
+});
