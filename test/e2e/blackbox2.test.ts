@@ -167,17 +167,38 @@ describe("a profile name with a space", () => {
     expect(run.status, run.stderr).toBe(0);
     const printed = /^\s*keyctl (--finish .*?)\s{2,}\(or:/m.exec(run.stderr)?.[1];
     expect(printed, run.stderr).toBeDefined();
-    const pasted = await new Promise<CliRun>((resolve, reject) => {
-      const child = spawn("sh", ["-c", `exec "${process.execPath}" "${cliPath()}" ${printed}`], {
-        env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", ...motoEnv(w.endpoint) },
-        stdio: ["pipe", "pipe", "pipe"],
-      });
-      collectRun(child).then(resolve, reject);
-    });
+    const pasted = await pasteIntoShell(printed!, home);
     expect(pasted.status, pasted.stderr).toBe(0);
     expect(await readProfile(credentials, "work prod-previous")).toBeUndefined();
     expect(await keyIds(w.fx, "sp")).toEqual([
       keyOf(await readProfile(credentials, "work prod")).accessKeyId,
     ]);
   });
+
+  it("so does the one a batch prints for all its kept old keys", async () => {
+    const a = await w.fx.createUserWithKey("sp1");
+    const b = await w.fx.createUserWithKey("sp2");
+    const { home, credentials } = await makeHome(
+      `${profileText("work prod", a)}\n${profileText("plain", b)}`,
+    );
+    const run = await runCli(["-t", "work prod", "-t", "plain"], { home, endpoint: w.endpoint });
+    expect(run.status, run.stderr).toBe(0);
+    const printed = /Retire them once nothing uses them: keyctl (--finish .*)$/m.exec(run.stderr)?.[1];
+    expect(printed, run.stderr).toBeDefined();
+    const pasted = await pasteIntoShell(printed!, home);
+    expect(pasted.status, pasted.stderr).toBe(0);
+    for (const p of ["work prod", "plain"])
+      expect(await readProfile(credentials, `${p}-previous`)).toBeUndefined();
+  });
 });
+
+/** Runs a keyctl command line as printed, through sh, the way a user pastes it. */
+function pasteIntoShell(args: string, home: string): Promise<CliRun> {
+  return new Promise<CliRun>((resolve, reject) => {
+    const child = spawn("sh", ["-c", `exec "${process.execPath}" "${cliPath()}" ${args}`], {
+      env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", ...motoEnv(w.endpoint) },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    collectRun(child).then(resolve, reject);
+  });
+}
