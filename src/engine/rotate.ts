@@ -363,7 +363,7 @@ async function awaitCurrentKey(
     return;
   }
   throw new KeyctlError(
-    `The key in profile ${p} (${target.key.accessKeyId}) is still not accepted by AWS (${verdict.lastError}): an earlier rotation saved it but never saw it work. keyctl changed nothing and keeps the key in [${prev}] (${target.previousKeyId}). Check later with: aws sts get-caller-identity --profile ${p}; if it never works, copy aws_access_key_id and aws_secret_access_key from [${prev}] back into [${p}].`,
+    `The key in profile ${p} (${target.key.accessKeyId}) is still not accepted by AWS (${verdict.lastError}): an earlier rotation saved it but never saw it work. keyctl changed nothing and keeps the key in [${prev}] (${target.previousKeyId}). Check later with: aws sts get-caller-identity --profile ${shellQuote(p)}; if it never works, copy aws_access_key_id and aws_secret_access_key from [${prev}] back into [${p}].`,
     ExitCode.partial,
   );
 }
@@ -396,7 +396,7 @@ async function afterWrite(
       problem: `The new key ${newKey.accessKeyId} is saved in profile ${plan.profile} but ${interrupted.aborted ? "was not confirmed before keyctl stopped" : `did not work within ${Math.round(request.verifyTimeoutMs / 1000)} s`} (${verified.lastError}).`,
       nextSteps: [
         `The old key ${plan.oldKey.accessKeyId} still works and is kept in profile ${plan.previousProfile}.`,
-        `Check the new key in a minute: aws sts get-caller-identity --profile ${plan.profile}`,
+        `Check the new key in a minute: aws sts get-caller-identity --profile ${shellQuote(plan.profile)}`,
         `If it never works, copy aws_access_key_id and aws_secret_access_key from [${plan.previousProfile}] back into [${plan.profile}].`,
       ],
     };

@@ -202,3 +202,16 @@ function pasteIntoShell(args: string, home: string): Promise<CliRun> {
     collectRun(child).then(resolve, reject);
   });
 }
+
+describe("a new key AWS has not accepted yet, in a profile whose name has a space", () => {
+  it("the aws command the message gives names the profile as one shell word", async () => {
+    const key = await w.fx.createUserWithKey("sq");
+    const { home } = await makeHome(profileText("work prod", key));
+    w.proxy.setPropagationDelay(600_000);
+    const run = await runCli(["-t", "work prod", "--verify-timeout", "1"], { home, endpoint: w.endpoint });
+    w.proxy.setPropagationDelay(0);
+    expect(run.status, run.stderr).toBe(3);
+    expect(run.stdout + run.stderr).toContain("aws sts get-caller-identity --profile 'work prod'");
+    expect(run.stdout + run.stderr).not.toMatch(/--profile work prod/);
+  });
+});
