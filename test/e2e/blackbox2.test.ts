@@ -1,9 +1,10 @@
 // Found by using the built CLI as people do (second pass): signals at the worst moments, then the
 // next run on the same machine.
 import { spawn } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { CredentialsDocument } from "../../src/ini/document.js";
 import { callerIdentity } from "../harness/fixtures.js";
 import { motoEnv } from "../harness/moto.js";
 import {
@@ -213,5 +214,27 @@ describe("a new key AWS has not accepted yet, in a profile whose name has a spac
     expect(run.status, run.stderr).toBe(3);
     expect(run.stdout + run.stderr).toContain("aws sts get-caller-identity --profile 'work prod'");
     expect(run.stdout + run.stderr).not.toMatch(/--profile work prod/);
+  });
+});
+
+describe("static keys in [profile default] of the config file", () => {
+  it("-t default rotates them: the AWS CLI and the SDKs read that section as default", async () => {
+    const key = await w.fx.createUserWithKey("pdef");
+    const { home } = await makeHome("");
+    await rm(join(home, ".aws", "credentials"));
+    const config = join(home, ".aws", "config");
+    await writeFile(
+      config,
+      `[profile default]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`,
+      { mode: 0o600 },
+    );
+    const run = await runCli(["-t", "default"], { home, endpoint: w.endpoint });
+    expect(run.status, run.stderr).toBe(0);
+    const doc = CredentialsDocument.parse(await readFile(config, "utf8"), "config");
+    const now = keyOf(doc.profile("default"));
+    expect(now.accessKeyId).not.toBe(key.accessKeyId);
+    expect(await callerIdentity(w.endpoint, now)).toBe(arnOf("pdef"));
+    expect(await readFile(config, "utf8")).toMatch(/^\[profile default\]\n/);
+    expectCleanOutput(run, [key.secretAccessKey, now.secretAccessKey]);
   });
 });
