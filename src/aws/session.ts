@@ -43,7 +43,11 @@ export function mergedSettings(
   credentials: CredentialsDocument,
   config: CredentialsDocument | undefined,
 ): Map<string, string> | undefined {
-  const fromConfig = config?.profile(profile === "default" ? "default" : `profile ${profile}`);
+  // The SDKs and botocore read `[profile default]` as default too, where `[default]` is absent.
+  const fromConfig =
+    profile === "default"
+      ? (config?.profile("default") ?? config?.profile("profile default"))
+      : config?.profile(`profile ${profile}`);
   const fromCredentials = credentials.profile(profile);
   if (!fromConfig && !fromCredentials) return undefined;
   return new Map([...(fromConfig ?? []), ...(fromCredentials ?? [])]);

@@ -268,12 +268,15 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
     throw new UsageError(parseErrorLine(err, argv));
   }
   const o = parsed.values;
+  // --json promises one JSON document on stdout on every path, these two included.
+  const print = (field: string, text: string) =>
+    process.stdout.write(o.json ? `${JSON.stringify({ [field]: text.trimEnd() }, null, 2)}\n` : text);
   if (o.help) {
-    process.stdout.write(HELP);
+    print("help", HELP);
     return { kind: "exit", code: 0 };
   }
   if (o.version) {
-    process.stdout.write(`${VERSION}\n`);
+    print("version", `${VERSION}\n`);
     return { kind: "exit", code: 0 };
   }
   const positionals = [...parsed.positionals];

@@ -248,6 +248,8 @@ function worstExit(outcomes: readonly Outcome[]): number {
   const codes = outcomes.map((o) => o.exitCode);
   if (codes.includes(ExitCode.partial)) return ExitCode.partial;
   if (codes.includes(ExitCode.cancelled)) return ExitCode.cancelled;
-  if (codes.some((c) => c !== 0)) return ExitCode.failed;
+  // Exit 1 promises that nothing changed: with some profiles rotated, the batch is partly done.
+  if (codes.some((c) => c !== 0))
+    return outcomes.some((o) => o.changedFile) ? ExitCode.partial : ExitCode.failed;
   return ExitCode.ok;
 }

@@ -9,6 +9,7 @@ import { keysInUseOutside } from "../store/config.js";
 import { Journal } from "../store/journal.js";
 import { interrupted } from "../util/interrupt.js";
 import { mapLimit } from "../util/pool.js";
+import { shellQuote } from "../util/shell.js";
 import type { CommandContext } from "./context.js";
 import { seenWorkingIn } from "./history.js";
 import { blocksRotation, handOffHook, renderRetire, retireOutcome, stagedNextSteps } from "./lifecycle.js";
@@ -350,7 +351,7 @@ export function renderSummary(ctx: CommandContext, outcomes: readonly Outcome[])
   if (kept.length > 0) {
     const auth = input.auth ? `-a ${input.auth} ` : "";
     out.note(
-      `The old keys stay active in [<profile>-previous]. Retire them once nothing uses them: keyctl --finish ${auth}${kept.map((p) => `-t ${p}`).join(" ")}`,
+      `The old keys stay active in [<profile>-previous]. Retire them once nothing uses them: keyctl --finish ${auth}${kept.map((p) => `-t ${shellQuote(p)}`).join(" ")}`,
     );
   }
   for (const o of outcomes) {

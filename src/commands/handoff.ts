@@ -156,7 +156,4 @@ function runOne(command: string, key: HandOffKey, timeoutMs: number): Promise<st
   });
 }
 
-/** A shell word that stays one word and means itself. */
-export function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
-}
+export { shellQuote } from "../util/shell.js";

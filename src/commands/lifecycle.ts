@@ -142,7 +142,7 @@ export async function handOffHook(
         problem: `The new key ${key.accessKeyId} works and is saved in profile ${profile}, but handing it on failed: ${run.why} (${run.command}). The old key ${plan.oldKey.accessKeyId} stays active.`,
         nextSteps: [
           `Fix the hand-off, then run it again with the new key: ${rerunCommand(ctx, profile)}`,
-          `Then retire the old key: keyctl --finish -t ${profile}   (or let --finish-after do it)`,
+          `Then retire the old key: keyctl --finish -t ${shellQuote(profile)}   (or let --finish-after do it)`,
         ],
       };
     },

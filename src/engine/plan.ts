@@ -2,6 +2,7 @@ import type { OldKeyPolicy } from "../cli/args.js";
 import { ExitCode, KeyctlError } from "../errors.js";
 import type { CredentialsDocument } from "../ini/document.js";
 import { credentialKind, keyHolders, previousMarker, previousName } from "../profiles.js";
+import { shellQuote } from "../util/shell.js";
 import type { AccessKey, NewAccessKey, StaticCredentials } from "./ports.js";
 
 /** The target profile as read from the file, checked to be something keyctl may rotate. */
@@ -22,6 +23,24 @@ export interface TargetProfile {
   readonly holders: ReadonlyMap<string, readonly string[]>;
 }
 
+/**
+ * botocore's configparser takes a line indented deeper than the setting above it as a continuation
+ * of that value; the SDKs (and keyctl) read it as a setting of its own.
+ */
+function continuedKey(body: readonly string[]): string | undefined {
+  let indent: number | undefined;
+  for (const line of body) {
+    const own = line.length - line.trimStart().length;
+    if (indent !== undefined && own > indent) {
+      const key = /^\s*(aws_access_key_id|aws_secret_access_key|aws_session_token)\s*=/i.exec(line)?.[1];
+      if (key) return key.toLowerCase();
+      continue;
+    }
+    indent = own;
+  }
+  return undefined;
+}
+
 export function readTarget(
   doc: CredentialsDocument,
   profile: string,
@@ -32,15 +51,34 @@ export function readTarget(
   if (!settings) {
     // The AWS CLI reads section names verbatim, so `[default ]` is not profile default for it either.
     const spaced = doc.sections.find((s) => s.name !== profile && s.name.trim() === profile);
+    // `[profile x]` is the config file's spelling; in the credentials file it names "profile x".
+    const prefixed = doc.flavour === "credentials" && doc.has(`profile ${profile}`);
     throw new KeyctlError(
       spaced
         ? `Profile ${profile} is not in ${path}: the file has [${spaced.name}], whose stray spaces make it another name for the AWS CLI too; write it as [${profile}] and run again.`
-        : `Profile ${profile} is not in ${path}; see keyctl --list.`,
+        : prefixed
+          ? `Profile ${profile} is not in ${path}: the file has [profile ${profile}], which the AWS CLI does not read as ${profile} in a credentials file; rename it [${profile}] and run again.`
+          : `Profile ${profile} is not in ${path}; see keyctl --list.`,
     );
   }
   if (doc.sectionsNamed(profile).length > 1) {
     throw new KeyctlError(
       `Profile [${profile}] appears more than once in ${path} (the AWS CLI refuses such a file); merge the sections, then run again.`,
+    );
+  }
+  const entries = doc.sectionsNamed(profile)[0]?.entries ?? [];
+  const twice = ["aws_access_key_id", "aws_secret_access_key", "aws_session_token"].find(
+    (k) => entries.filter((e) => e.key === k).length > 1,
+  );
+  if (twice) {
+    throw new KeyctlError(
+      `Profile ${profile} in ${path} sets ${twice} more than once (the AWS CLI refuses such a file); keep one, then run again.`,
+    );
+  }
+  const continued = continuedKey(doc.bodyLines(profile));
+  if (continued) {
+    throw new KeyctlError(
+      `Profile ${profile} in ${path}: the AWS CLI reads the indented line of ${continued} as part of the line above; remove its indentation, then run again.`,
     );
   }
   if (previousProfile === profile) {
@@ -58,8 +96,14 @@ export function readTarget(
     );
   }
   if (kind === "none") {
+    // botocore also takes ':' as the separator, so the AWS CLI uses such a key; the SDKs and keyctl do not.
+    const colon = doc
+      .bodyLines(profile)
+      .some((l) => /^\s*aws_(access_key_id|secret_access_key)\s*:/i.test(l));
     throw new KeyctlError(
-      `Profile ${profile} in ${path} has no aws_access_key_id and aws_secret_access_key to rotate.`,
+      colon
+        ? `Profile ${profile} in ${path} writes aws_access_key_id and aws_secret_access_key with ':', which only the AWS CLI reads; write them as 'name = value', then run again.`
+        : `Profile ${profile} in ${path} has no aws_access_key_id and aws_secret_access_key to rotate.`,
     );
   }
   const key = {
@@ -181,7 +225,7 @@ export function planRotation(input: {
     // The last key AWS accepted must outlive a key nobody has seen working.
     if (input.currentKeyProven === false) {
       throw new KeyctlError(
-        `Profile ${target.profile}'s key ${target.key.accessKeyId} has not been seen working, and making room would delete ${candidate.accessKeyId} kept in [${target.previousProfile}]; keyctl changed nothing. Check with: aws sts get-caller-identity --profile ${target.profile}`,
+        `Profile ${target.profile}'s key ${target.key.accessKeyId} has not been seen working, and making room would delete ${candidate.accessKeyId} kept in [${target.previousProfile}]; keyctl changed nothing. Check with: aws sts get-caller-identity --profile ${shellQuote(target.profile)}`,
         ExitCode.partial,
       );
     }

@@ -49,7 +49,8 @@ function notCredentials(text: string, doc: CredentialsDocument): string | undefi
       inSection = true;
       continue;
     }
-    if (!inSection || (!content.includes("=") && !/^\s/.test(line))) {
+    // botocore takes ':' as a separator too: `key : value` is a setting the AWS CLI reads.
+    if (!inSection || (!/[=:]/.test(content) && !/^\s/.test(line))) {
       return `line ${index + 1} is neither a [section], a setting nor a comment`;
     }
   }

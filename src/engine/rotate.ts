@@ -7,7 +7,8 @@ import { writeNewPrivateFile } from "../store/atomic.js";
 import type { Journal, JournalEntry } from "../store/journal.js";
 import { isAbandoned } from "../store/journal.js";
 import { backupStamp, type CredentialsStore } from "../store/store.js";
-import { notePartial, shielded } from "../util/interrupt.js";
+import { interrupted, notePartial, shielded } from "../util/interrupt.js";
+import { shellQuote } from "../util/shell.js";
 import { parseArn, proveOwner, type TargetOwner } from "./identity.js";
 import { describeAwsError } from "./messages.js";
 import { planRotation, type RotationPlan, readTarget, rotationEdit, type TargetProfile } from "./plan.js";
@@ -161,6 +162,8 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
     };
   }
 
+  // A run that finished meanwhile may hold the key a question below would call unused.
+  await expectUnchanged(store, request.profile, target);
   let madeRoom = "";
   if (plan.deleteFirst?.reason === "other") {
     const k = plan.deleteFirst.key;
@@ -212,7 +215,7 @@ async function provePreviousIsOurs(
   const prev = target.previousProfile;
   const id = target.previousKeyId;
   if (id && keys.some((k) => k.accessKeyId === id)) return;
-  const wayOut = `rename [${prev}], or keep the old key elsewhere: keyctl -t ${target.profile} --previous-name ${target.profile}-old`;
+  const wayOut = `rename [${prev}], or keep the old key elsewhere: keyctl -t ${shellQuote(target.profile)} --previous-name ${shellQuote(`${target.profile}-old`)}`;
   const secret = (await deps.store.read()).doc.get(prev, "aws_secret_access_key");
   if (id && secret) {
     let arn: string;
@@ -360,7 +363,7 @@ async function awaitCurrentKey(
     return;
   }
   throw new KeyctlError(
-    `The key in profile ${p} (${target.key.accessKeyId}) is still not accepted by AWS (${verdict.lastError}): an earlier rotation saved it but never saw it work. keyctl changed nothing and keeps the key in [${prev}] (${target.previousKeyId}). Check later with: aws sts get-caller-identity --profile ${p}; if it never works, copy aws_access_key_id and aws_secret_access_key from [${prev}] back into [${p}].`,
+    `The key in profile ${p} (${target.key.accessKeyId}) is still not accepted by AWS (${verdict.lastError}): an earlier rotation saved it but never saw it work. keyctl changed nothing and keeps the key in [${prev}] (${target.previousKeyId}). Check later with: aws sts get-caller-identity --profile ${shellQuote(p)}; if it never works, copy aws_access_key_id and aws_secret_access_key from [${prev}] back into [${p}].`,
     ExitCode.partial,
   );
 }
@@ -390,21 +393,27 @@ async function afterWrite(
       status: "partial",
       exitCode: ExitCode.partial,
       oldKey: "not-changed",
-      problem: `The new key ${newKey.accessKeyId} is saved in profile ${plan.profile} but did not work within ${Math.round(request.verifyTimeoutMs / 1000)} s (${verified.lastError}).`,
+      problem: `The new key ${newKey.accessKeyId} is saved in profile ${plan.profile} but ${interrupted.aborted ? "was not confirmed before keyctl stopped" : `did not work within ${Math.round(request.verifyTimeoutMs / 1000)} s`} (${verified.lastError}).`,
       nextSteps: [
         `The old key ${plan.oldKey.accessKeyId} still works and is kept in profile ${plan.previousProfile}.`,
-        `Check the new key in a minute: aws sts get-caller-identity --profile ${plan.profile}`,
+        `Check the new key in a minute: aws sts get-caller-identity --profile ${shellQuote(plan.profile)}`,
         `If it never works, copy aws_access_key_id and aws_secret_access_key from [${plan.previousProfile}] back into [${plan.profile}].`,
       ],
     };
   }
   deps.events({ type: "verified" });
+  const check = `Check with: keyctl -k -t ${shellQuote(plan.profile)}`;
+  const works = `Profile ${plan.profile} has its new key ${newKey.accessKeyId}, and AWS accepted it; the old key ${plan.oldKey.accessKeyId} is kept in [${plan.previousProfile}]`;
+  notePartial(plan.profile, `${works}. ${check}`);
 
   const handOff = await deps.handOff?.(newKey, plan);
   if (handOff) {
     const kept = { oldKey: "kept", status: "partial", exitCode: ExitCode.partial } as const;
     return { ...persisted, ...kept, verifiedAfterMs: verified.ms, ...handOff };
   }
+  // A stop during the retire step: IAM may have acted on the old key before its answer came back.
+  if (request.oldKeyPolicy !== "keep")
+    notePartial(plan.profile, `${works} and may already be ${request.oldKeyPolicy}d. ${check}`);
   const retire = await retireOldKey(plan, written.sharedUpdated, target, deps);
   return {
     ...persisted,
@@ -441,12 +450,7 @@ async function createAndPersist(
   // The file lock is held only for writes of the file and the journal, never across an AWS call:
   // rotations of many profiles then overlap their network round trips, and the write that follows
   // CreateAccessKey never waits behind another rotation's network call.
-  const before = await store.read();
-  if (before.doc.get(plan.profile, "aws_access_key_id") !== target.key.accessKeyId) {
-    throw new KeyctlError(
-      `Profile ${plan.profile} changed while keyctl was preparing; nothing was changed, run again.`,
-    );
-  }
+  await expectUnchanged(store, plan.profile, target);
   return shielded(async () => {
     const claim: JournalEntry = {
       profile: plan.profile,
@@ -458,8 +462,10 @@ async function createAndPersist(
       hostname: hostname(),
     };
     let entry: JournalEntry = { ...claim, createSentAt: claim.startedAt };
-    // The backup and the claim share one hold of the lock (each hold costs every waiting rotation).
+    // The backup and the claim share one hold of the lock (each hold costs every waiting rotation);
+    // the profile is checked again in it: another run's write may have landed since.
     const backupPath = await store.withLock(async (locked) => {
+      await expectUnchanged(locked, plan.profile, target);
       const made = await locked.backup();
       await journal.put(entry);
       return made;
@@ -500,7 +506,7 @@ async function createAndPersist(
     } catch (err) {
       if (!(await reconcileFailedCreate(plan, keysBefore, sentAt, err, deps))) {
         // IAM may hold a key whose secret nobody has; the journal entry stays for the next run.
-        const again = `keyctl ${auth.profile !== plan.profile ? `-a ${auth.profile} ` : ""}-t ${plan.profile}`;
+        const again = `keyctl ${auth.profile !== plan.profile ? `-a ${shellQuote(auth.profile)} ` : ""}-t ${shellQuote(plan.profile)}`;
         throw new KeyctlError(
           `${describeAwsError(err, plan.userName)} IAM may have created a key anyway and keyctl could not check; profile ${plan.profile} is unchanged. Run ${again} again once AWS answers: it removes such a key first.`,
           ExitCode.partial,
@@ -523,7 +529,7 @@ async function createAndPersist(
       // From here a stop leaves the rotation partly done (exit 3): say what the user has.
       notePartial(
         plan.profile,
-        `Profile ${plan.profile} has its new key ${newKey.accessKeyId}, not yet confirmed by AWS; the old key ${plan.oldKey.accessKeyId} still works and is kept in [${plan.previousProfile}]. Check with: keyctl -k -t ${plan.profile}`,
+        `Profile ${plan.profile} has its new key ${newKey.accessKeyId}, not yet confirmed by AWS; the old key ${plan.oldKey.accessKeyId} still works and is kept in [${plan.previousProfile}]. Check with: keyctl -k -t ${shellQuote(plan.profile)}`,
       );
       return {
         newKey,
@@ -548,6 +554,18 @@ async function createAndPersist(
       );
     }
   });
+}
+
+/** Another keyctl (or the user) replaced the profile's key since this run read it: plan again. */
+async function expectUnchanged(
+  store: Pick<CredentialsStore, "read">,
+  profile: string,
+  target: TargetProfile,
+): Promise<void> {
+  if ((await store.read()).doc.get(profile, "aws_access_key_id") === target.key.accessKeyId) return;
+  throw new KeyctlError(
+    `Profile ${profile} changed while keyctl was preparing; nothing was changed, run again.`,
+  );
 }
 
 /** Clears this run's journal entry; if that fails, the next run finds the key held and clears it. */
@@ -806,6 +824,8 @@ async function verifyNewKey(
     // The last attempt is made at the bound itself, not one back-off step before it.
     const remaining = timeoutMs - elapsed;
     if (remaining <= 0) return { ok: false, lastError };
+    // A batch winding down after a signal lets this rotation end, but not wait out the whole bound.
+    if (interrupted.aborted) return { ok: false, lastError };
     deps.events({ type: "verifying", elapsedMs: elapsed, timeoutMs });
     await deps.clock.sleep(Math.min(delay, remaining));
     delay = Math.min(Math.round(delay * 1.5), 5_000);
@@ -821,7 +841,7 @@ async function retireOldKey(
   const old = plan.oldKey.accessKeyId;
   const finishLater = [
     `The old key ${old} is still active and kept in profile ${plan.previousProfile}. Retire it once nothing else uses it:`,
-    `  keyctl --finish -t ${plan.profile}    (or: aws iam delete-access-key --user-name ${plan.userName} --access-key-id ${old})`,
+    `  keyctl --finish -t ${shellQuote(plan.profile)}    (or: aws iam delete-access-key --user-name ${plan.userName} --access-key-id ${old})`,
   ];
   if (plan.oldKeyPolicy === "keep") return { outcome: "kept", nextSteps: finishLater };
 
@@ -852,7 +872,7 @@ async function retireOldKey(
     return {
       outcome: "kept",
       problem: `The new key works and is saved, but the old key ${old} could not be ${verb}d (${describeAwsError(err, plan.userName)}).`,
-      nextSteps: [`Finish by hand: ${cmd}`, `or run: keyctl --finish -t ${plan.profile}`],
+      nextSteps: [`Finish by hand: ${cmd}`, `or run: keyctl --finish -t ${shellQuote(plan.profile)}`],
     };
   }
 }

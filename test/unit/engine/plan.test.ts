@@ -34,6 +34,47 @@ describe("readTarget", () => {
     expect(() => readTarget(file(BASE), "nope", "F")).toThrow(/not in F/);
   });
 
+  it("a key written `name : value` (the AWS CLI reads it, the SDKs do not) is named with the fix", () => {
+    const colon =
+      "[t]\naws_access_key_id : AKIAIOSFODNN7EXAMPLE\naws_secret_access_key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n";
+    expect(() => readTarget(file(colon), "t", "F")).toThrow(
+      /Profile t in F writes aws_access_key_id and aws_secret_access_key with ':'.*write them as 'name = value'/,
+    );
+    expect(() => readTarget(file("[t]\nregion = x\n"), "t", "F")).not.toThrow(/with ':'/);
+  });
+
+  it("a key set twice in the profile (the AWS CLI refuses the file) is refused, naming the key", () => {
+    const twice = `[t]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\nAWS_ACCESS_KEY_ID = AKIAI44QH8DHBEXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n`;
+    expect(() => readTarget(file(twice), "t", "F")).toThrow(
+      /Profile t in F sets aws_access_key_id more than once \(the AWS CLI refuses such a file\); keep one/,
+    );
+    expect(readTarget(file(BASE), "dev", "F").key.accessKeyId).toBe("AKIAOLD");
+  });
+
+  it("an indented key line that the AWS CLI reads as part of the line above is refused", () => {
+    const id = "aws_access_key_id = AKIAIOSFODNN7EXAMPLE";
+    const secret = "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    expect(() => readTarget(file(`[t]\n${id}\n    ${secret}\n`), "t", "F")).toThrow(
+      /Profile t in F: the AWS CLI reads the indented line of aws_secret_access_key as part of the line above; remove its indentation, then run again/,
+    );
+    // Indented alike, or only the first line indented: separate settings for the AWS CLI too.
+    for (const ok of [
+      `[t]\n  ${id}\n  ${secret}\n`,
+      `[t]\n\t${id}\n${secret}\n`,
+      `[t]\n${id}\n# note\n${secret}\n`,
+    ])
+      expect(readTarget(file(ok), "t", "F").key.accessKeyId).toBe("AKIAIOSFODNN7EXAMPLE");
+  });
+
+  it("-t d3 where the credentials file has [profile d3] says how the section must be named", () => {
+    const text =
+      "[profile d3]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n";
+    expect(() => readTarget(file(text), "d3", "F")).toThrow(
+      /Profile d3 is not in F: the file has \[profile d3\], which the AWS CLI does not read as d3 in a credentials file; rename it \[d3\] and run again/,
+    );
+    expect(() => readTarget(file(text), "d4", "F")).toThrow(/^Profile d4 is not in F; see keyctl --list\.$/);
+  });
+
   it("finds the -previous key and the profiles sharing the key", () => {
     const t = readTarget(
       file(

@@ -580,3 +580,55 @@ describe("the -previous profile is keyctl's only when it can prove it", () => {
     expect(result.status).toBe("done");
   });
 });
+
+describe("another keyctl finishing a rotation of the same profile meanwhile", () => {
+  /** What another run leaves once it has rotated dev to `key`: dev holds it, the old key is in -previous. */
+  function rotatedText(s: Awaited<ReturnType<typeof setup>>, key: StaticCredentials): string {
+    return `# mine\n[dev]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n\n[dev-previous]\naws_access_key_id = ${s.key.accessKeyId}\naws_secret_access_key = ${s.key.secretAccessKey}\n`;
+  }
+
+  it("its write landing after this run's check, just before its backup and claim: the key dev now holds is not deleted", async () => {
+    const world = new World();
+    const s = await setup(world);
+    // The other run's new key: IAM lists it before that run's write reaches the file.
+    const theirs = world.addKey("dev");
+    const withLock = s.store.withLock.bind(s.store);
+    let landed = false;
+    // The first hold of the lock is the one that makes the backup and claims the journal entry.
+    s.store.withLock = async (fn) => {
+      if (!landed) {
+        landed = true;
+        await writeFile(s.path, rotatedText(s, theirs));
+      }
+      return withLock(fn);
+    };
+    const run = rotate(s.request, { ...s.deps, confirm: async () => true });
+    await expect(run).rejects.toThrow(/Profile dev changed while keyctl was preparing/);
+    expect(landed).toBe(true);
+    expect(world.keys.map((k) => k.accessKeyId)).toContain(theirs.accessKeyId);
+    expect(world.log).not.toContain("DeleteAccessKey");
+  });
+
+  it("before the question at the 2-key limit: no question calls the key dev now holds unused", async () => {
+    const world = new World();
+    const s = await setup(world);
+    let theirs: StaticCredentials | undefined;
+    world.onCall = async (op) => {
+      if (op === "ListAccessKeys" && !theirs) {
+        theirs = world.addKey("dev");
+        await writeFile(s.path, rotatedText(s, theirs));
+      }
+    };
+    const questions: string[] = [];
+    const confirm = async (q: string) => {
+      questions.push(q);
+      return false;
+    };
+    await expect(rotate(s.request, { ...s.deps, confirm })).rejects.toThrow(
+      /Profile dev changed while keyctl was preparing/,
+    );
+    expect(theirs).toBeDefined();
+    expect(questions).toEqual([]);
+    expect(world.keys.map((k) => k.accessKeyId)).toContain(theirs!.accessKeyId);
+  });
+});
