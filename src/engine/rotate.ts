@@ -169,8 +169,16 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
     const k = plan.deleteFirst.key;
     const lastUse = await lastUseOf(k.accessKeyId, deps);
     // Said again once it is gone: with --yes nobody saw the question, and another machine may need to know.
-    madeRoom = ` (no profile on this machine held it; ${lastUse}); a machine or tool that used it needs a new key`;
-    const situation = `IAM user ${plan.userName} already has 2 keys; making room means deleting ${k.accessKeyId} (${k.status}, created ${k.createDate.toISOString().slice(0, 10)}), which no profile on this machine uses; ${lastUse}`;
+    madeRoom = ` (no profile on this machine held it; ${lastUse.text}); a machine or tool that used it needs a new key`;
+    const situation = `IAM user ${plan.userName} already has 2 keys; making room means deleting ${k.accessKeyId} (${k.status}, created ${k.createDate.toISOString().slice(0, 10)}), which no profile on this machine uses; ${lastUse.text}`;
+    // A key used this week is most likely another machine's current key (the same person rotating
+    // there): a "y" typed or piped in passing is not enough to lock that machine out.
+    if (lastUse.recent && !request.yes) {
+      throw new KeyctlError(
+        `${situation}. keyctl changed nothing; if nothing needs that key any more, run again with --yes, or delete it yourself: aws iam delete-access-key --user-name ${plan.userName} --access-key-id ${k.accessKeyId}`,
+        ExitCode.usage,
+      );
+    }
     const ok = await deps.confirm(`${situation}. Delete it?`, "--yes");
     if (!ok) throw new KeyctlError("Cancelled; nothing was changed.", ExitCode.cancelled);
   }
@@ -245,21 +253,29 @@ async function isOwnCopy(name: string, deps: RotationDeps): Promise<boolean> {
 
 const RECENT_USE_MS = 7 * 86_400_000;
 
-/** When, where and for what a key was last used, as the confirmation to delete it shows it. */
-async function lastUseOf(accessKeyId: string, deps: RotationDeps): Promise<string> {
+/**
+ * When, where and for what a key was last used, as the question to delete it shows it; `recent`
+ * when it was used in the last 7 days or its use is unknown.
+ */
+async function lastUseOf(
+  accessKeyId: string,
+  deps: RotationDeps,
+): Promise<{ text: string; recent: boolean }> {
   let used: KeyLastUsed;
   try {
     used = await deps.auth.iam.getAccessKeyLastUsed(accessKeyId);
   } catch {
-    return "its last use is unknown (GetAccessKeyLastUsed failed)";
+    return { text: "its last use is unknown (GetAccessKeyLastUsed failed)", recent: true };
   }
-  if (!used.lastUsedDate) return "AWS reports no use of it";
+  if (!used.lastUsedDate) return { text: "AWS reports no use of it", recent: false };
   const ago = deps.clock.now() - used.lastUsedDate.getTime();
   const where = [used.serviceName, used.region].filter((x) => x && x !== "N/A").join(" in ");
   const when = `last used ${used.lastUsedDate.toISOString().slice(0, 16).replace("T", " ")} UTC${where ? ` (${where})` : ""}`;
-  return ago < RECENT_USE_MS
-    ? `CAUTION: it was ${when}, ${Math.floor(ago / 86_400_000)} day(s) ago: something may still sign with it`
-    : when;
+  if (ago >= RECENT_USE_MS) return { text: when, recent: false };
+  return {
+    text: `CAUTION: it was ${when}, ${Math.floor(ago / 86_400_000)} day(s) ago: something may still sign with it`,
+    recent: true,
+  };
 }
 
 function skipReason(

@@ -194,6 +194,32 @@ describe("keys in use anywhere on this machine", () => {
     );
     expect(run.stderr).toContain("--yes");
     expect(await keyIds(w.fx, "alice")).toContain(other.accessKeyId);
+
+    // Two machines of one person: that key is the other machine's current one. A "y" piped (or
+    // typed) in passing does not delete a key used this week; only --yes does.
+    const piped = await runCli(["-t", "alice"], { home: home.home, endpoint: w.endpoint, input: "y\n" });
+    expect(piped.status).toBe(2);
+    expect(piped.stderr).toMatch(/0 day\(s\) ago.*keyctl changed nothing; .*run again with --yes/);
+    expect(piped.stderr).toContain(
+      `aws iam delete-access-key --user-name alice --access-key-id ${other.accessKeyId}`,
+    );
+    expect(await keyIds(w.fx, "alice")).toContain(other.accessKeyId);
+    expect(w.proxy.calls.filter((c) => c.action === "CreateAccessKey")).toEqual([]);
+
+    const yes = await runCli(["-t", "alice", "--yes"], { home: home.home, endpoint: w.endpoint });
+    expect(yes.status, yes.stderr).toBe(0);
+    expect(await keyIds(w.fx, "alice")).not.toContain(other.accessKeyId);
+    expect(yes.stderr).toMatch(/Deleted key .* 0 day\(s\) ago/);
+  });
+
+  it("a key unused for a week is deleted to make room on a plain yes, after the question", async () => {
+    const { alice } = await createUsers(w.fx, { alice: "self" });
+    const other = await w.fx.createKey("alice");
+    const home = await makeHome(profileText("alice", alice));
+    const run = await runCli(["-t", "alice"], { home: home.home, endpoint: w.endpoint, input: "y\n" });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/AWS reports no use of it\. Delete it\? \[y\/N\]/);
+    expect(await keyIds(w.fx, "alice")).not.toContain(other.accessKeyId);
   });
 });
 
