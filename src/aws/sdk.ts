@@ -12,6 +12,7 @@ import {
   type Credentials as StsCredentials,
 } from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@aws-sdk/types";
+import { CONNECT_ERRNO, NETWORK_ERRNO } from "../engine/messages.js";
 import {
   AWS_CALL_TIMEOUT_MS,
   AwsCallError,
@@ -27,22 +28,6 @@ import { KeyctlError } from "../errors.js";
 import { callStarted } from "../util/interrupt.js";
 import { proxyOf, sharedRequestHandler } from "./http.js";
 import type { AwsSettings, ServiceId } from "./settings.js";
-
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ENOTFOUND",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ECONNABORTED",
-  "UND_ERR_SOCKET",
-]);
-
-// No connection was made: to the proxy, when it is the one that failed.
-const CONNECT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
 // The endpoint (or a TLS-inspecting proxy) shows a certificate Node's CAs do not vouch for.
 const TLS_TRUST_CODES = new Set([
@@ -83,10 +68,10 @@ export function toAwsCallError(err: unknown, operation: string): AwsCallError | 
   // The handler's own timeouts carry no code; it also names a reset connection (ECONNRESET, EPIPE)
   // "TimeoutError", which is a dropped connection worth another try, not a hang.
   if (name === "TimeoutError" && code === undefined) return new NoAnswerError(operation);
-  const proxy = code && CONNECT_CODES.has(code) ? proxyOf(err) : undefined;
+  const proxy = code && CONNECT_ERRNO.has(code) ? proxyOf(err) : undefined;
   if (proxy) return new ProxyUnreachableError(operation, proxy.url, proxy.variable, message);
   if (
-    (code && NETWORK_CODES.has(code)) ||
+    (code && NETWORK_ERRNO.has(code)) ||
     (!hasResponse && name !== "CredentialsProviderError" && field(err, "$fault") === undefined)
   ) {
     return new AwsCallError("Network", operation, message || name, true);

@@ -7,6 +7,7 @@ import { type RotationEvent, type RotationResult, rotate } from "../engine/rotat
 import { CancelledError, ExitCode, type KeyctlError } from "../errors.js";
 import { keysInUseOutside } from "../store/config.js";
 import { Journal } from "../store/journal.js";
+import { after } from "../util/clock.js";
 import { interrupted } from "../util/interrupt.js";
 import { mapLimit } from "../util/pool.js";
 import { shellQuote } from "../util/shell.js";
@@ -79,11 +80,11 @@ function watched(auth: AuthSession, sts: StsPort, watch: Watch): { auth: AuthSes
   const timed = async <T>(step: string, call: () => Promise<T>): Promise<T> => {
     const spinner = watch.spinner;
     if (!spinner) return call();
-    const timer = setTimeout(() => spinner.show(step), SLOW_CALL_MS);
+    const cancel = after(SLOW_CALL_MS, () => spinner.show(step));
     try {
       return await call();
     } finally {
-      clearTimeout(timer);
+      cancel();
       if (spinner.text === step) spinner.stop();
     }
   };

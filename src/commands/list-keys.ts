@@ -1,6 +1,7 @@
 import { proveOwner } from "../engine/identity.js";
+import { didNotAct } from "../engine/messages.js";
 import { readTarget } from "../engine/plan.js";
-import { type AccessKey, type IamPort, isAwsCallError, type KeyLastUsed } from "../engine/ports.js";
+import type { AccessKey, IamPort, KeyLastUsed } from "../engine/ports.js";
 import { isPreviousProfile, keyHolders, previousName } from "../profiles.js";
 import { type AdaptiveLimit, adaptiveLimit } from "../util/pool.js";
 import { type CommandContext, openFor } from "./context.js";
@@ -11,7 +12,7 @@ const ROTATE_AFTER_DAYS = 90;
 const IAM_CONCURRENCY = 32;
 
 function iamLimit(): AdaptiveLimit {
-  return adaptiveLimit({ max: IAM_CONCURRENCY, throttled: (err) => isAwsCallError(err, "Throttling") });
+  return adaptiveLimit({ max: IAM_CONCURRENCY, throttled: didNotAct });
 }
 
 interface KeyRow {

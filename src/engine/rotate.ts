@@ -8,9 +8,10 @@ import type { Journal, JournalEntry } from "../store/journal.js";
 import { isAbandoned } from "../store/journal.js";
 import { backupStamp, type CredentialsStore } from "../store/store.js";
 import { interrupted, notePartial, shielded } from "../util/interrupt.js";
+import { retry } from "../util/retry.js";
 import { shellQuote } from "../util/shell.js";
 import { parseArn, proveOwner, type TargetOwner } from "./identity.js";
-import { describeAwsError } from "./messages.js";
+import { describeAwsError, didNotAct, failureKind, shortFailure, signerRefused } from "./messages.js";
 import { planRotation, type RotationPlan, readTarget, rotationEdit, type TargetProfile } from "./plan.js";
 import {
   type AccessKey,
@@ -226,7 +227,7 @@ async function provePreviousIsOurs(
         return;
       arn = who.arn;
     } catch (err) {
-      if (isAwsCallError(err, "InvalidClientTokenId") || isAwsCallError(err, "SignatureDoesNotMatch")) return;
+      if (failureKind(err) === "key-refused") return;
       throw err;
     }
     throw new KeyctlError(
@@ -276,8 +277,6 @@ function skipReason(
   return `key is ${Math.floor(ageMs / 86_400_000)} day(s) old, not older than ${request.olderThanDays}`;
 }
 
-const KEY_REFUSED = new Set(["InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied"]);
-
 /**
  * Who owns the target's key, and that the key works. A key that a previous run saved but never saw
  * accepted (exit 3) is the only thing standing between the user and the key in `-previous`: it is
@@ -304,9 +303,10 @@ async function proveCurrentOwner(
     owner = await prove();
   } catch (err) {
     // Self-service with a key AWS does not accept yet: IAM refuses the same key.
-    if (!fallback || !isAwsCallError(err) || !KEY_REFUSED.has(err.code)) throw err;
+    if (!fallback || !signerRefused(err)) throw err;
     const seen = await deps.seenWorking?.(target.key.accessKeyId);
-    if (seen && err.code === "InvalidClientTokenId") throw await keyGone(request.profile, target, seen, deps);
+    if (seen && isAwsCallError(err, "InvalidClientTokenId"))
+      throw await keyGone(request.profile, target, seen, deps);
     await awaitCurrentKey(request, target, undefined, deps);
     owner = await prove();
   }
@@ -576,16 +576,14 @@ async function forget(profile: string, deps: RotationDeps): Promise<void> {
 const CREATE_ATTEMPTS = 4;
 const createBackoffMs = (attempt: number) => 250 * 2 ** attempt;
 
-async function createWithRetry(userName: string, deps: RotationDeps): Promise<NewAccessKey> {
-  // Only throttling is retried: it means IAM did not act. Any other failure may hide a created key.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await deps.auth.iam.createAccessKey(userName);
-    } catch (err) {
-      if (!isAwsCallError(err, "Throttling") || attempt >= CREATE_ATTEMPTS) throw err;
-      await deps.clock.sleep(createBackoffMs(attempt));
-    }
-  }
+function createWithRetry(userName: string, deps: RotationDeps): Promise<NewAccessKey> {
+  return retry(() => deps.auth.iam.createAccessKey(userName), {
+    clock: deps.clock,
+    retryable: didNotAct,
+    attempts: CREATE_ATTEMPTS,
+    firstDelayMs: createBackoffMs(1),
+    nextDelayMs: (ms) => ms * 2,
+  });
 }
 
 /**
@@ -601,7 +599,7 @@ async function reconcileFailedCreate(
   deps: RotationDeps,
 ): Promise<boolean> {
   // The quota refusal is definite: IAM made nothing.
-  if (isAwsCallError(err, "LimitExceeded")) {
+  if (failureKind(err) === "limit") {
     await forget(plan.profile, deps);
     return true;
   }
@@ -780,14 +778,6 @@ async function recoverInterruptedRun(
   return { removed: [stranded.accessKeyId], wouldRemove: [] };
 }
 
-const RETRYABLE_VERIFY = new Set([
-  "InvalidClientTokenId",
-  "Network",
-  "Throttling",
-  "ServiceFailure",
-  "InternalFailure",
-]);
-
 /**
  * Polls STS GetCallerIdentity signed by the new key until it answers as the same user and account.
  * IAM is eventually consistent: a fresh key is refused for a few seconds.
@@ -800,35 +790,33 @@ async function verifyNewKey(
   timeoutMs: number,
 ): Promise<{ ok: true; ms: number } | { ok: false; lastError: string }> {
   const start = deps.clock.now();
-  let delay = 250;
-  let lastError = "no answer";
-  for (;;) {
-    try {
-      const id = await deps.sts.callerIdentity(key);
-      const userName = id.arn.split(":").slice(5).join(":").split("/").pop();
-      if (plan && (id.account !== plan.account || userName !== plan.userName)) {
-        throw new KeyctlError(
-          `The key ${key.accessKeyId} signs as ${id.arn}, not as IAM user ${plan.userName}; no other key was touched. Check the key in IAM.`,
-          ExitCode.partial,
-        );
-      }
-      return { ok: true, ms: deps.clock.now() - start };
-    } catch (err) {
-      if (err instanceof KeyctlError) throw err;
-      lastError = isAwsCallError(err) ? err.code : String(err);
-      if (isAwsCallError(err) && !RETRYABLE_VERIFY.has(err.code) && err.code !== "AccessDenied") {
-        lastError = `${err.code}: ${err.message}`;
-      }
-    }
-    const elapsed = deps.clock.now() - start;
-    // The last attempt is made at the bound itself, not one back-off step before it.
-    const remaining = timeoutMs - elapsed;
-    if (remaining <= 0) return { ok: false, lastError };
-    // A batch winding down after a signal lets this rotation end, but not wait out the whole bound.
-    if (interrupted.aborted) return { ok: false, lastError };
-    deps.events({ type: "verifying", elapsedMs: elapsed, timeoutMs });
-    await deps.clock.sleep(Math.min(delay, remaining));
-    delay = Math.min(Math.round(delay * 1.5), 5_000);
+  try {
+    await retry(
+      async () => {
+        const id = await deps.sts.callerIdentity(key);
+        const userName = id.arn.split(":").slice(5).join(":").split("/").pop();
+        if (plan && (id.account !== plan.account || userName !== plan.userName)) {
+          throw new KeyctlError(
+            `The key ${key.accessKeyId} signs as ${id.arn}, not as IAM user ${plan.userName}; no other key was touched. Check the key in IAM.`,
+            ExitCode.partial,
+          );
+        }
+      },
+      {
+        clock: deps.clock,
+        // A batch winding down after a signal lets this rotation end, but not wait out the whole bound.
+        retryable: (err) => !(err instanceof KeyctlError) && !interrupted.aborted,
+        // The last attempt is made at the bound itself, not one back-off step before it.
+        deadline: start + timeoutMs,
+        firstDelayMs: 250,
+        nextDelayMs: (ms) => Math.min(Math.round(ms * 1.5), 5_000),
+        onRetry: () => deps.events({ type: "verifying", elapsedMs: deps.clock.now() - start, timeoutMs }),
+      },
+    );
+    return { ok: true, ms: deps.clock.now() - start };
+  } catch (err) {
+    if (err instanceof KeyctlError) throw err;
+    return { ok: false, lastError: shortFailure(err) };
   }
 }
 

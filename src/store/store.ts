@@ -4,7 +4,9 @@ import { dirname } from "node:path";
 import { asDirectoryError, errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { CredentialsDocument, type Flavour } from "../ini/document.js";
 import { noteChange } from "../util/changes.js";
+import { systemClock } from "../util/clock.js";
 import { shielded } from "../util/interrupt.js";
+import { retry } from "../util/retry.js";
 import { removeStaleTemps, replaceFileAtomic, writeNewPrivateFile } from "./atomic.js";
 
 export interface CredentialsFile {
@@ -266,25 +268,24 @@ export class CredentialsStore {
   private async acquire(realPath: string, onCompromised: (err: Error) => void): Promise<() => Promise<void>> {
     // Loaded on first use: read-only commands never pay for it (or for the graceful-fs it brings).
     const { default: lockfile } = await import("proper-lockfile");
-    const deadline = Date.now() + this.lockWaitMs;
-    let delay = 25;
-    for (;;) {
-      try {
-        return await lockfile.lock(realPath, {
+    return retry(
+      () =>
+        lockfile.lock(realPath, {
           realpath: false,
           lockfilePath: `${realPath}.lock`,
           stale: this.staleLockMs,
           update: Math.max(1_000, Math.floor(this.staleLockMs / 3)),
           retries: 0,
           onCompromised,
-        });
-      } catch (err) {
-        const remaining = deadline - Date.now();
-        if (errnoCode(err) !== "ELOCKED" || remaining <= 0) throw err;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(delay, remaining)));
-        delay = Math.min(250, Math.ceil(delay * 1.3));
-      }
-    }
+        }),
+      {
+        clock: systemClock,
+        retryable: (err) => errnoCode(err) === "ELOCKED",
+        deadline: systemClock.now() + this.lockWaitMs,
+        firstDelayMs: 25,
+        nextDelayMs: (ms) => Math.min(250, Math.ceil(ms * 1.3)),
+      },
+    );
   }
 
   private async commitLocked<T>(edit: Edit<T>, prepared?: Prepared<T>): Promise<CommitResult<T>> {

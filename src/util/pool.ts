@@ -1,3 +1,5 @@
+import { systemClock } from "./clock.js";
+
 /** Maps `items` through `fn` with at most `limit` calls in flight; results keep the input order. */
 export async function mapLimit<T, R>(
   items: readonly T[],
@@ -41,7 +43,7 @@ export interface AdaptiveOptions {
 export function adaptiveLimit(options: AdaptiveOptions): AdaptiveLimit {
   const { max, throttled } = options;
   const retries = options.retries ?? 6;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = options.sleep ?? systemClock.sleep;
   let limit = Math.max(1, max);
   let inFlight = 0;
   let streak = 0;
