@@ -17,7 +17,7 @@ import {
   type KeyLastUsed,
   type NewAccessKey,
 } from "../engine/ports.js";
-import { type Credentials, call, clientConfig, toAwsCallError } from "./sdk.js";
+import { type Credentials, call, clientConfig, toAwsCallError } from "./client.js";
 import type { AwsSettings } from "./settings.js";
 
 function iamClient(credentials: Credentials, settings: AwsSettings, maxAttempts?: number): IAMClient {

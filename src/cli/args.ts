@@ -1,7 +1,6 @@
 import { parseArgs as parseArgv } from "node:util";
+import type { OldKeyPolicy } from "../engine/plan.js";
 import { UsageError } from "../errors.js";
-
-export type OldKeyPolicy = "keep" | "deactivate" | "delete";
 
 export type CommandName =
   | "list"

@@ -14,7 +14,7 @@ import { ExitCode, KeyctlError, UsageError } from "../errors.js";
 import { previousName } from "../profiles.js";
 import { keysInUseOutside } from "../store/config.js";
 import { configPath } from "../store/paths.js";
-import type { Outcome } from "./batch.js";
+import type { Outcome } from "./batch-render.js";
 import type { CommandContext } from "./context.js";
 import { configuredHandOff, type HandOffKey, keyctlSection, runHandOff, shellQuote } from "./handoff.js";
 import { appendHistory, type HistoryEntry } from "./history.js";

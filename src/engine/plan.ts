@@ -1,9 +1,11 @@
-import type { OldKeyPolicy } from "../cli/args.js";
 import { ExitCode, KeyctlError } from "../errors.js";
 import type { CredentialsDocument } from "../ini/document.js";
 import { credentialKind, keyHolders, previousMarker, previousName } from "../profiles.js";
 import { shellQuote } from "../util/shell.js";
 import type { AccessKey, NewAccessKey, StaticCredentials } from "./ports.js";
+
+/** What becomes of the old key once the new one is proven (--old-key). */
+export type OldKeyPolicy = "keep" | "deactivate" | "delete";
 
 /** The target profile as read from the file, checked to be something keyctl may rotate. */
 export interface TargetProfile {

@@ -1,18 +1,22 @@
-import { homedir, hostname, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import type { OldKeyPolicy } from "../cli/args.js";
+import { hostname } from "node:os";
 import { ExitCode, KeyctlError } from "../errors.js";
 import { isKeyctlCopy, keyHolders, previousName } from "../profiles.js";
-import { writeNewPrivateFile } from "../store/atomic.js";
 import type { Journal, JournalEntry } from "../store/journal.js";
 import { isAbandoned } from "../store/journal.js";
-import { backupStamp, type CredentialsStore } from "../store/store.js";
+import type { CredentialsStore } from "../store/store.js";
 import { interrupted, notePartial, shielded } from "../util/interrupt.js";
 import { retry } from "../util/retry.js";
 import { shellQuote } from "../util/shell.js";
 import { parseArn, proveOwner, type TargetOwner } from "./identity.js";
 import { describeAwsError, didNotAct, failureKind, shortFailure, signerRefused } from "./messages.js";
-import { planRotation, type RotationPlan, readTarget, rotationEdit, type TargetProfile } from "./plan.js";
+import {
+  type OldKeyPolicy,
+  planRotation,
+  type RotationPlan,
+  readTarget,
+  rotationEdit,
+  type TargetProfile,
+} from "./plan.js";
 import {
   type AccessKey,
   type AuthSession,
@@ -543,7 +547,7 @@ async function createAndPersist(
         await auth.iam.deleteAccessKey(plan.userName, newKey.accessKeyId);
         await forget(plan.profile, deps);
       } catch (deleteErr) {
-        const saved = await saveRecoveryFile(store.path, plan, newKey);
+        const saved = await saveRecoveryFile(store, plan, newKey);
         throw new KeyctlError(
           `${why} The new key ${newKey.accessKeyId} could not be deleted again (${describeAwsError(deleteErr, plan.userName)}); its secret is saved in ${saved} (mode 0600). Copy it into profile ${plan.profile} or delete the key in IAM, then remove that file.`,
           ExitCode.partial,
@@ -675,21 +679,13 @@ function reportForeignKeys(userName: string, keys: readonly AccessKey[], deps: R
 }
 
 async function saveRecoveryFile(
-  credentialsPath: string,
+  store: CredentialsStore,
   plan: RotationPlan,
   key: NewAccessKey,
 ): Promise<string> {
-  const name = `keyctl-recovery.${plan.profile.replace(/[^\w.-]/g, "_")}.${backupStamp(new Date())}.${process.pid}`;
-  const body = `# keyctl could not save this new key of IAM user ${plan.userName} into ${credentialsPath}.\n[${plan.profile}]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`;
-  for (const dir of [dirname(credentialsPath), join(homedir(), ".aws"), homedir(), tmpdir()]) {
-    const path = join(dir, name);
-    try {
-      await writeNewPrivateFile(path, Buffer.from(body, "utf8"));
-      return path;
-    } catch {
-      // try the next place
-    }
-  }
+  const body = `# keyctl could not save this new key of IAM user ${plan.userName} into ${store.path}.\n[${plan.profile}]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`;
+  const saved = await store.saveRecovery(plan.profile, body);
+  if (saved) return saved;
   throw new KeyctlError(
     `The new key ${key.accessKeyId} could neither be saved nor deleted; delete it in IAM (aws iam delete-access-key --user-name ${plan.userName} --access-key-id ${key.accessKeyId}).`,
     ExitCode.partial,

@@ -1,6 +1,7 @@
 import { appendFileSync, type Stats } from "node:fs";
 import { lstat, readFile, realpath, stat } from "node:fs/promises";
-import { dirname } from "node:path";
+import { homedir, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { asDirectoryError, errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { CredentialsDocument, type Flavour } from "../ini/document.js";
 import { noteChange } from "../util/changes.js";
@@ -361,6 +362,25 @@ export class CredentialsStore {
       if (errnoCode(err) === "ENOENT") throw new KeyctlError(missingFileMessage(this.path));
       throw new KeyctlError(fileErrorMessage(err, "reading", this.path));
     }
+  }
+
+  /**
+   * Saves `body` (a new key's secret that could not go into the file) as a new 0600 file named
+   * `keyctl-recovery.<profile>.<stamp>.<pid>`: next to the credentials file, else in ~/.aws, the
+   * home directory or the temp directory. Returns where it went, or undefined if nowhere would take it.
+   */
+  async saveRecovery(profile: string, body: string): Promise<string | undefined> {
+    const name = `keyctl-recovery.${profile.replace(/[^\w.-]/g, "_")}.${backupStamp(new Date())}.${process.pid}`;
+    for (const dir of [dirname(this.path), join(homedir(), ".aws"), homedir(), tmpdir()]) {
+      const path = join(dir, name);
+      try {
+        await writeNewPrivateFile(path, Buffer.from(body, "utf8"));
+        return path;
+      } catch {
+        // try the next place
+      }
+    }
+    return undefined;
   }
 }
 
