@@ -6,7 +6,7 @@ import { proveOwner } from "./identity.js";
 import { describeAwsError } from "./messages.js";
 import { readTarget, usersOfKey } from "./plan.js";
 import type { AuthSession, StsPort } from "./ports.js";
-import type { Confirm, RotationDeps, RotationEvent } from "./rotate.js";
+import type { Confirm, RotationDeps, RotationEvent } from "./types.js";
 
 export interface FinishResult {
   readonly profile: string;

@@ -4,7 +4,7 @@ import { ExitCode, errnoCode, fileErrorMessage, KeyctlError } from "../errors.js
 import { CredentialsDocument } from "../ini/document.js";
 import { listBackups } from "../store/backups.js";
 import { type CredentialsStore, notRegularFile } from "../store/store.js";
-import type { Confirm } from "./rotate.js";
+import type { Confirm } from "./types.js";
 
 export interface ProfileChange {
   readonly profile: string;

@@ -7,7 +7,7 @@ import { proveOwner } from "./identity.js";
 import { describeAwsError } from "./messages.js";
 import { readTarget, usersOfKey } from "./plan.js";
 import type { AuthSession, Clock, StsPort } from "./ports.js";
-import type { RotationDeps, RotationEvent } from "./rotate.js";
+import type { RotationDeps, RotationEvent } from "./types.js";
 
 const DAY_MS = 86_400_000;
 
