@@ -185,7 +185,13 @@ async function runJob(
       byKey.set(id, t);
       distinct.push(t);
     } else {
-      sharing.push({ profile: t, status: "skipped", exitCode: 0, changedFile: false, sharedWith: first });
+      sharing.push({
+        profile: t,
+        status: "skipped",
+        exitCode: ExitCode.ok,
+        changedFile: false,
+        sharedWith: first,
+      });
     }
   }
   const opened = new Map<string, ReturnType<typeof openFor>>();

@@ -4,8 +4,8 @@
 import type { FinishResult } from "../engine/finish.js";
 import type { RetireResult } from "../engine/retire.js";
 import type { RotationResult } from "../engine/rotate.js";
-import type { KeyctlError } from "../errors.js";
-import { shellQuote } from "../util/shell.js";
+import { finishCommand } from "../engine/suggest.js";
+import { ExitCode, type KeyctlError } from "../errors.js";
 import type { CommandContext } from "./context.js";
 import { rotationJson } from "./render.js";
 
@@ -126,17 +126,16 @@ export function renderSummary(ctx: CommandContext, outcomes: readonly Outcome[])
   out.result(tally(outcomes, input.command === "finish"));
   if (store.backup) out.result(`Backup of the file as it was before this run: ${store.backup}`);
   const kept = outcomes
-    .filter((o) => o.exitCode === 0 && o.rotation?.oldKey === "kept")
+    .filter((o) => o.exitCode === ExitCode.ok && o.rotation?.oldKey === "kept")
     .map((o) => o.profile);
   if (kept.length > 0) {
-    const auth = input.auth ? `-a ${input.auth} ` : "";
     out.note(
-      `The old keys stay active in [<profile>-previous]. Retire them once nothing uses them: keyctl --finish ${auth}${kept.map((p) => `-t ${shellQuote(p)}`).join(" ")}`,
+      `The old keys stay active in [<profile>-previous]. Retire them once nothing uses them: ${finishCommand(kept, input.auth || undefined)}`,
     );
   }
   for (const o of outcomes) {
     for (const step of o.rotation?.nextSteps ?? o.finish?.nextSteps ?? o.retire?.nextSteps ?? []) {
-      if (o.exitCode !== 0) out.note(`${o.profile}: ${step}`);
+      if (o.exitCode !== ExitCode.ok) out.note(`${o.profile}: ${step}`);
     }
   }
   const notStarted = outcomes.filter((o) => o.status === "not started").map((o) => o.profile);

@@ -2,6 +2,7 @@ import { proveOwner } from "../engine/identity.js";
 import { didNotAct } from "../engine/messages.js";
 import { readTarget } from "../engine/plan.js";
 import type { AccessKey, IamPort, KeyLastUsed } from "../engine/ports.js";
+import { ExitCode } from "../errors.js";
 import { isPreviousProfile, keyHolders, previousName } from "../profiles.js";
 import { type AdaptiveLimit, adaptiveLimit } from "../util/pool.js";
 import { type CommandContext, openFor } from "./context.js";
@@ -116,7 +117,7 @@ export async function runListKeys(ctx: CommandContext): Promise<number> {
         all.length - shown.length,
       );
     }
-    return 0;
+    return ExitCode.ok;
   }
 
   const profile = input.targets[0] ?? input.auth;
@@ -171,5 +172,5 @@ export async function runListKeys(ctx: CommandContext): Promise<number> {
       out.note(`  [${prev}] holds ${target.previousKeyId}, which IAM no longer has.`);
     }
   }
-  return 0;
+  return ExitCode.ok;
 }

@@ -10,6 +10,7 @@ import { parseArn, proveOwner, type TargetOwner } from "./identity.js";
 import { failureKind, signerRefused } from "./messages.js";
 import type { TargetProfile } from "./plan.js";
 import { type AccessKey, type Clock, isAwsCallError, type KeyLastUsed } from "./ports.js";
+import { callerIdentityCommand } from "./suggest.js";
 import type { RotationDeps, RotationRequest } from "./types.js";
 import { verifyNewKey } from "./verify.js";
 
@@ -99,7 +100,7 @@ async function awaitCurrentKey(
     return;
   }
   throw new KeyctlError(
-    `The key in profile ${p} (${target.key.accessKeyId}) is still not accepted by AWS (${verdict.lastError}): an earlier rotation saved it but never saw it work. keyctl changed nothing and keeps the key in [${prev}] (${target.previousKeyId}). Check later with: aws sts get-caller-identity --profile ${shellQuote(p)}; if it never works, copy aws_access_key_id and aws_secret_access_key from [${prev}] back into [${p}].`,
+    `The key in profile ${p} (${target.key.accessKeyId}) is still not accepted by AWS (${verdict.lastError}): an earlier rotation saved it but never saw it work. keyctl changed nothing and keeps the key in [${prev}] (${target.previousKeyId}). Check later with: ${callerIdentityCommand(p)}; if it never works, copy aws_access_key_id and aws_secret_access_key from [${prev}] back into [${p}].`,
     ExitCode.partial,
   );
 }

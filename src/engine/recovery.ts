@@ -10,6 +10,7 @@ import { retry } from "../util/retry.js";
 import { didNotAct, failureKind } from "./messages.js";
 import type { RotationPlan } from "./plan.js";
 import { type AccessKey, AWS_CALL_TIMEOUT_MS, AWS_CONNECT_TIMEOUT_MS, type NewAccessKey } from "./ports.js";
+import { deleteKeyCommand, listAccessKeysCommand } from "./suggest.js";
 import type { RotationDeps } from "./types.js";
 
 const CREATE_ATTEMPTS = 4;
@@ -109,7 +110,7 @@ function reportForeignKeys(userName: string, keys: readonly AccessKey[], deps: R
   for (const k of keys) {
     deps.events({
       type: "warn",
-      message: `Key ${k.accessKeyId} of IAM user ${userName} (created ${k.createDate.toISOString()}) is held by no profile on this machine and keyctl cannot prove it made it (another machine or tool may use it); it was left alone. If nothing uses it: aws iam delete-access-key --user-name ${userName} --access-key-id ${k.accessKeyId}`,
+      message: `Key ${k.accessKeyId} of IAM user ${userName} (created ${k.createDate.toISOString()}) is held by no profile on this machine and keyctl cannot prove it made it (another machine or tool may use it); it was left alone. If nothing uses it: ${deleteKeyCommand(userName, k.accessKeyId)}`,
     });
   }
 }
@@ -123,7 +124,7 @@ export async function saveRecoveryFile(
   const saved = await store.saveRecovery(plan.profile, body);
   if (saved) return saved;
   throw new KeyctlError(
-    `The new key ${key.accessKeyId} could neither be saved nor deleted; delete it in IAM (aws iam delete-access-key --user-name ${plan.userName} --access-key-id ${key.accessKeyId}).`,
+    `The new key ${key.accessKeyId} could neither be saved nor deleted; delete it in IAM (${deleteKeyCommand(plan.userName, key.accessKeyId)}).`,
     ExitCode.partial,
   );
 }
@@ -169,7 +170,7 @@ export async function recoverInterruptedRun(
   if (entry.userName !== owner.userName || entry.account !== owner.account) {
     deps.events({
       type: "warn",
-      message: `An interrupted keyctl run (${entry.startedAt}) of profile ${entry.profile} was rotating IAM user ${entry.userName} (account ${entry.account}), but the profile's key belongs to ${owner.userName} (account ${owner.account}); keyctl leaves ${entry.userName}'s keys alone. Check them: aws iam list-access-keys --user-name ${entry.userName}`,
+      message: `An interrupted keyctl run (${entry.startedAt}) of profile ${entry.profile} was rotating IAM user ${entry.userName} (account ${entry.account}), but the profile's key belongs to ${owner.userName} (account ${owner.account}); keyctl leaves ${entry.userName}'s keys alone. Check them: ${listAccessKeysCommand(entry.userName)}`,
     });
     await drop();
     return none;

@@ -13,7 +13,6 @@ import { ExitCode, KeyctlError } from "../errors.js";
 import type { JournalEntry } from "../store/journal.js";
 import { isAbandoned } from "../store/journal.js";
 import { interrupted, notePartial, shielded } from "../util/interrupt.js";
-import { shellQuote } from "../util/shell.js";
 import { describeAwsError } from "./messages.js";
 import { planRotation, type RotationPlan, readTarget, rotationEdit, type TargetProfile } from "./plan.js";
 import type { NewAccessKey } from "./ports.js";
@@ -31,6 +30,7 @@ import {
   recoverInterruptedRun,
   saveRecoveryFile,
 } from "./recovery.js";
+import { callerIdentityCommand, listKeysCommand, rotateCommand } from "./suggest.js";
 import type { RotationDeps, RotationRequest, RotationResult } from "./types.js";
 import { retireOldKey, verifyNewKey } from "./verify.js";
 
@@ -223,7 +223,7 @@ async function createAndPersist(
     } catch (err) {
       if (!(await reconcileFailedCreate(plan, keysBefore, sentAt, err, deps))) {
         // IAM may hold a key whose secret nobody has; the journal entry stays for the next run.
-        const again = `keyctl ${auth.profile !== plan.profile ? `-a ${shellQuote(auth.profile)} ` : ""}-t ${shellQuote(plan.profile)}`;
+        const again = rotateCommand(plan.profile, auth.profile !== plan.profile ? auth.profile : undefined);
         throw new KeyctlError(
           `${describeAwsError(err, plan.userName)} IAM may have created a key anyway and keyctl could not check; profile ${plan.profile} is unchanged. Run ${again} again once AWS answers: it removes such a key first.`,
           ExitCode.partial,
@@ -246,7 +246,7 @@ async function createAndPersist(
       // From here a stop leaves the rotation partly done (exit 3): say what the user has.
       notePartial(
         plan.profile,
-        `Profile ${plan.profile} has its new key ${newKey.accessKeyId}, not yet confirmed by AWS; the old key ${plan.oldKey.accessKeyId} still works and is kept in [${plan.previousProfile}]. Check with: keyctl -k -t ${shellQuote(plan.profile)}`,
+        `Profile ${plan.profile} has its new key ${newKey.accessKeyId}, not yet confirmed by AWS; the old key ${plan.oldKey.accessKeyId} still works and is kept in [${plan.previousProfile}]. Check with: ${listKeysCommand(plan.profile)}`,
       );
       return {
         newKey,
@@ -301,13 +301,13 @@ async function afterWrite(
       problem: `The new key ${newKey.accessKeyId} is saved in profile ${plan.profile} but ${interrupted.aborted ? "was not confirmed before keyctl stopped" : `did not work within ${Math.round(request.verifyTimeoutMs / 1000)} s`} (${verified.lastError}).`,
       nextSteps: [
         `The old key ${plan.oldKey.accessKeyId} still works and is kept in profile ${plan.previousProfile}.`,
-        `Check the new key in a minute: aws sts get-caller-identity --profile ${shellQuote(plan.profile)}`,
+        `Check the new key in a minute: ${callerIdentityCommand(plan.profile)}`,
         `If it never works, copy aws_access_key_id and aws_secret_access_key from [${plan.previousProfile}] back into [${plan.profile}].`,
       ],
     };
   }
   deps.events({ type: "verified" });
-  const check = `Check with: keyctl -k -t ${shellQuote(plan.profile)}`;
+  const check = `Check with: ${listKeysCommand(plan.profile)}`;
   const works = `Profile ${plan.profile} has its new key ${newKey.accessKeyId}, and AWS accepted it; the old key ${plan.oldKey.accessKeyId} is kept in [${plan.previousProfile}]`;
   notePartial(plan.profile, `${works}. ${check}`);
 

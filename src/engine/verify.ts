@@ -4,10 +4,10 @@
 import { ExitCode, KeyctlError } from "../errors.js";
 import { interrupted } from "../util/interrupt.js";
 import { retry } from "../util/retry.js";
-import { shellQuote } from "../util/shell.js";
 import { describeAwsError, shortFailure } from "./messages.js";
 import type { RotationPlan, TargetProfile } from "./plan.js";
 import { isAwsCallError, type StaticCredentials } from "./ports.js";
+import { deactivateKeyCommand, deleteKeyCommand, finishCommand } from "./suggest.js";
 import type { OldKeyOutcome, RotationDeps } from "./types.js";
 
 /**
@@ -61,7 +61,7 @@ export async function retireOldKey(
   const old = plan.oldKey.accessKeyId;
   const finishLater = [
     `The old key ${old} is still active and kept in profile ${plan.previousProfile}. Retire it once nothing else uses it:`,
-    `  keyctl --finish -t ${shellQuote(plan.profile)}    (or: aws iam delete-access-key --user-name ${plan.userName} --access-key-id ${old})`,
+    `  ${finishCommand(plan.profile)}    (or: ${deleteKeyCommand(plan.userName, old)})`,
   ];
   if (plan.oldKeyPolicy === "keep") return { outcome: "kept", nextSteps: finishLater };
 
@@ -87,12 +87,12 @@ export async function retireOldKey(
     }
     const cmd =
       plan.oldKeyPolicy === "delete"
-        ? `aws iam delete-access-key --user-name ${plan.userName} --access-key-id ${old}`
-        : `aws iam update-access-key --user-name ${plan.userName} --access-key-id ${old} --status Inactive`;
+        ? deleteKeyCommand(plan.userName, old)
+        : deactivateKeyCommand(plan.userName, old);
     return {
       outcome: "kept",
       problem: `The new key works and is saved, but the old key ${old} could not be ${verb}d (${describeAwsError(err, plan.userName)}).`,
-      nextSteps: [`Finish by hand: ${cmd}`, `or run: keyctl --finish -t ${shellQuote(plan.profile)}`],
+      nextSteps: [`Finish by hand: ${cmd}`, `or run: ${finishCommand(plan.profile)}`],
     };
   }
 }

@@ -9,6 +9,7 @@ import { systemClock } from "../util/clock.js";
 import { shielded } from "../util/interrupt.js";
 import { retry } from "../util/retry.js";
 import { removeStaleTemps, replaceFileAtomic, writeNewPrivateFile } from "./atomic.js";
+import { backupPath, backupStamp } from "./backups.js";
 
 export interface CredentialsFile {
   /** The path the user named (may be a symlink). */
@@ -337,10 +338,9 @@ export class CredentialsStore {
 
   private async ensureBackup(text: string): Promise<string | undefined> {
     if (this.backupPath) return undefined;
-    const stamp = backupStamp(this.now());
-    const base = `${this.path}.backup.${stamp}`;
+    const at = this.now();
     for (let n = 1; n < 1000; n++) {
-      const candidate = n === 1 ? base : `${base}_${n}`;
+      const candidate = backupPath(this.path, at, n);
       try {
         await writeNewPrivateFile(candidate, Buffer.from(text, "utf8"));
         this.backupPath = candidate;
@@ -352,7 +352,9 @@ export class CredentialsStore {
         );
       }
     }
-    throw new KeyctlError(`Too many backups named ${base}*; remove old ones and run again.`);
+    throw new KeyctlError(
+      `Too many backups named ${backupPath(this.path, at)}*; remove old ones and run again.`,
+    );
   }
 
   private async resolve(): Promise<string> {
@@ -402,16 +404,4 @@ async function inProcessTurn(key: string): Promise<() => void> {
     leave();
     if (turns.get(key) === tail) turns.delete(key);
   };
-}
-
-function pad(n: number, width = 2): string {
-  return String(n).padStart(width, "0");
-}
-
-/**
- * YYYYMMDD_HHMMSSZ in UTC. The original tool used local time without a zone, so a time-zone or DST
- * change made a newer backup sort before an older one and pruning removed the backup just made.
- */
-export function backupStamp(d: Date): string {
-  return `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}_${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}Z`;
 }
