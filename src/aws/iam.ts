@@ -24,7 +24,11 @@ function iamClient(credentials: Credentials, settings: AwsSettings, maxAttempts?
   return new IAMClient(clientConfig(credentials, settings, "iam", maxAttempts));
 }
 
-function toKey(k: { AccessKeyId?: string; Status?: string; CreateDate?: Date }): AccessKey {
+function toKey(k: {
+  AccessKeyId?: string | undefined;
+  Status?: string | undefined;
+  CreateDate?: Date | undefined;
+}): AccessKey {
   return {
     accessKeyId: k.AccessKeyId ?? "",
     status: k.Status === "Inactive" ? "Inactive" : "Active",

@@ -68,7 +68,11 @@ export function createIam(credentials: Credentials, settings: AwsSettings): Requ
   };
 }
 
-function toIdentity(out: { Arn?: string; Account?: string; UserId?: string }): CallerIdentity {
+function toIdentity(out: {
+  Arn?: string | undefined;
+  Account?: string | undefined;
+  UserId?: string | undefined;
+}): CallerIdentity {
   return { arn: out.Arn ?? "", account: out.Account ?? "", userId: out.UserId ?? "" };
 }
 

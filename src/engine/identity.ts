@@ -98,7 +98,7 @@ export async function proveOwner(options: {
   sts: StsPort;
   userFlag?: string;
   clock?: Clock;
-}): Promise<TargetOwner & { readonly targetIdentity?: CallerIdentity }> {
+}): Promise<TargetOwner> {
   const { profile, key, auth, sts, userFlag } = options;
   const clock = options.clock ?? systemClock;
 
@@ -151,7 +151,6 @@ export async function proveOwner(options: {
       userName: parsed.userName,
       account: identity.account,
       proof: "sts",
-      targetIdentity: identity,
       ...(keys?.some((k) => k.accessKeyId === key.accessKeyId) ? { keys } : {}),
     };
   }

@@ -35,7 +35,7 @@ export async function proveCurrentOwner(
       ...(request.userFlag !== undefined ? { userFlag: request.userFlag } : {}),
     });
   const fallback = target.previousKeyId !== undefined && target.previousKeyId !== target.key.accessKeyId;
-  let owner: TargetOwner & { targetIdentity?: unknown };
+  let owner: TargetOwner;
   try {
     owner = await prove();
   } catch (err) {
