@@ -3,7 +3,7 @@ import { isAwsCallError, LOADING_CREDENTIALS, NoAnswerError, ProxyUnreachableErr
 
 // The error vocabulary: what a failed AWS call means (may it be tried again, was the key refused,
 // did IAM definitely not act) and the words the user reads for it, in this one place. The SDK
-// adapter (aws/sdk.ts) only maps what the SDK threw to an AwsCallError's wire code.
+// adapter (aws/client.ts) only maps what the SDK threw to an AwsCallError's wire code.
 
 /** System error codes the SDK adapter reads as "could not reach AWS" (no HTTP answer came). */
 export const NETWORK_ERRNO: ReadonlySet<string> = new Set([

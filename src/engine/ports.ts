@@ -79,7 +79,7 @@ function callTimeoutFromEnv(fallback: number): number {
 
 /**
  * Bounds on an AWS call, the same for every client: each attempt, and the call as a whole with the
- * SDK's retries (see call() in aws/sdk.ts); a call that has not answered by then fails as a network
+ * SDK's retries (see call() in aws/client.ts); a call that has not answered by then fails as a network
  * error and is not tried again. The AWS CLI allows 60 s to connect and 60 s per socket read;
  * IAM and STS answer in well under a second, and a shorter bound keeps Ctrl-C prompt and the crash
  * window small. The crash clean-up relies on it: a key made by a crashed CreateAccessKey (one
