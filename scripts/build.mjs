@@ -8,7 +8,7 @@ const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url),
 
 rmSync(new URL("../dist", import.meta.url), { recursive: true, force: true });
 await build({
-  entryPoints: { keyctl: "src/cli/main.ts" },
+  entryPoints: { keyctl: "src/main.ts" },
   outdir: "dist",
   bundle: true,
   splitting: true,

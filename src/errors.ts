@@ -10,7 +10,12 @@ export const ExitCode = {
   usage: 2,
   /** Partly done: the message says exactly what is left to do. */
   partial: 3,
+  /** Stopped by SIGHUP (the terminal went away) before anything changed: 128 + 1. */
+  hangup: 129,
+  /** Cancelled at a prompt or by Ctrl-C (SIGINT) before anything changed: 128 + 2. */
   cancelled: 130,
+  /** Stopped by SIGTERM before anything changed: 128 + 15. */
+  terminated: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

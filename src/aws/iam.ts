@@ -17,14 +17,18 @@ import {
   type KeyLastUsed,
   type NewAccessKey,
 } from "../engine/ports.js";
-import { type Credentials, call, clientConfig, toAwsCallError } from "./sdk.js";
+import { type Credentials, call, clientConfig, toAwsCallError } from "./client.js";
 import type { AwsSettings } from "./settings.js";
 
 function iamClient(credentials: Credentials, settings: AwsSettings, maxAttempts?: number): IAMClient {
   return new IAMClient(clientConfig(credentials, settings, "iam", maxAttempts));
 }
 
-function toKey(k: { AccessKeyId?: string; Status?: string; CreateDate?: Date }): AccessKey {
+function toKey(k: {
+  AccessKeyId?: string | undefined;
+  Status?: string | undefined;
+  CreateDate?: Date | undefined;
+}): AccessKey {
   return {
     accessKeyId: k.AccessKeyId ?? "",
     status: k.Status === "Inactive" ? "Inactive" : "Active",

@@ -1,7 +1,6 @@
 import { parseArgs as parseArgv } from "node:util";
-import { UsageError } from "../errors.js";
-
-export type OldKeyPolicy = "keep" | "deactivate" | "delete";
+import type { OldKeyPolicy } from "../engine/plan.js";
+import { ExitCode, UsageError } from "../errors.js";
 
 export type CommandName =
   | "list"
@@ -273,11 +272,11 @@ export function parseArgs(argv: readonly string[]): ParseOutcome {
     process.stdout.write(o.json ? `${JSON.stringify({ [field]: text.trimEnd() }, null, 2)}\n` : text);
   if (o.help) {
     print("help", HELP);
-    return { kind: "exit", code: 0 };
+    return { kind: "exit", code: ExitCode.ok };
   }
   if (o.version) {
     print("version", `${VERSION}\n`);
-    return { kind: "exit", code: 0 };
+    return { kind: "exit", code: ExitCode.ok };
   }
   const positionals = [...parsed.positionals];
   let restore: string | true | undefined;

@@ -17,7 +17,8 @@ import {
 import { configPath, credentialsPath } from "../store/paths.js";
 import { CredentialsStore } from "../store/store.js";
 import { windDownOnInterrupt } from "../util/interrupt.js";
-import { type Outcome, renderSummary, runTargets } from "./batch.js";
+import { runTargets } from "./batch.js";
+import { type Outcome, renderSummary } from "./batch-render.js";
 import { type CommandContext, openFor } from "./context.js";
 import { recordHistory, runHandOffOnly } from "./lifecycle.js";
 import { runListKeys } from "./list-keys.js";
@@ -184,7 +185,13 @@ async function runJob(
       byKey.set(id, t);
       distinct.push(t);
     } else {
-      sharing.push({ profile: t, status: "skipped", exitCode: 0, changedFile: false, sharedWith: first });
+      sharing.push({
+        profile: t,
+        status: "skipped",
+        exitCode: ExitCode.ok,
+        changedFile: false,
+        sharedWith: first,
+      });
     }
   }
   const opened = new Map<string, ReturnType<typeof openFor>>();

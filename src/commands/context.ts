@@ -2,10 +2,11 @@ import type { CliInput } from "../cli/args.js";
 import type { Output } from "../cli/output.js";
 import type { Terminal } from "../cli/terminal.js";
 import { awsFailure } from "../engine/messages.js";
+import type { IamPort } from "../engine/ports.js";
 import type { KeySource } from "../store/config.js";
 import { configPath } from "../store/paths.js";
 import type { CredentialsFile, CredentialsStore } from "../store/store.js";
-import { notingChanges } from "../util/changes.js";
+import { noteChange } from "../util/changes.js";
 
 export interface CommandContext {
   readonly input: CliInput;
@@ -41,4 +42,30 @@ export async function openFor(ctx: CommandContext, authProfile: string) {
   } catch (err) {
     throw awsFailure(err);
   }
+}
+
+/**
+ * The IAM port with every call that may alter IAM noted before it is sent (util/changes.ts: an
+ * unexpected error after one exits 3, not 1).
+ */
+export function notingChanges(iam: IamPort): IamPort {
+  return {
+    listAccessKeys: (u) => iam.listAccessKeys(u),
+    // Kept when the port has it: without it, self-service lists its keys only after STS answered.
+    ...(iam.listOwnAccessKeys ? { listOwnAccessKeys: () => iam.listOwnAccessKeys!() } : {}),
+    getAccessKeyLastUsed: (id) => iam.getAccessKeyLastUsed(id),
+    listUsers: () => iam.listUsers(),
+    createAccessKey: (u) => {
+      noteChange();
+      return iam.createAccessKey(u);
+    },
+    updateAccessKey: (u, id, status) => {
+      noteChange();
+      return iam.updateAccessKey(u, id, status);
+    },
+    deleteAccessKey: (u, id) => {
+      noteChange();
+      return iam.deleteAccessKey(u, id);
+    },
+  };
 }

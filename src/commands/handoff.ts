@@ -7,6 +7,7 @@ import { readFile, stat } from "node:fs/promises";
 import { StringDecoder } from "node:string_decoder";
 import { errnoCode, KeyctlError } from "../errors.js";
 import { CredentialsDocument } from "../ini/document.js";
+import { after } from "../util/clock.js";
 
 export interface HandOffKey {
   readonly profile: string;
@@ -136,18 +137,18 @@ function runOne(command: string, key: HandOffKey, timeoutMs: number): Promise<st
     // keyctl stopped by a signal must not leave the command running on with the key.
     const onExit = () => kill("SIGTERM");
     process.once("exit", onExit);
-    const timer = setTimeout(() => {
+    const cancel = after(timeoutMs, () => {
       timedOut = true;
       kill("SIGTERM");
-      setTimeout(() => kill("SIGKILL"), 5_000).unref();
-    }, timeoutMs);
+      after(5_000, () => kill("SIGKILL"), { unref: true });
+    });
     child.on("error", (err) => {
-      clearTimeout(timer);
+      cancel();
       process.off("exit", onExit);
       resolve(`could not start /bin/sh (${err.message})`);
     });
     child.on("close", (code, signal) => {
-      clearTimeout(timer);
+      cancel();
       process.off("exit", onExit);
       if (timedOut) resolve(`it did not finish within ${Math.round(timeoutMs / 1000)} s (--then-timeout)`);
       else if (code === 0) resolve(undefined);

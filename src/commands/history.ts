@@ -6,7 +6,7 @@ import { constants } from "node:fs";
 import { lstat, open, readFile } from "node:fs/promises";
 import type { CliInput } from "../cli/args.js";
 import type { Output } from "../cli/output.js";
-import { errnoCode, KeyctlError } from "../errors.js";
+import { ExitCode, errnoCode, KeyctlError } from "../errors.js";
 import { credentialsPath } from "../store/paths.js";
 
 export interface HistoryEntry {
@@ -99,13 +99,13 @@ export async function runHistory(input: CliInput, out: Output): Promise<number> 
   const entries = (await readHistory(real)).filter((e) => wanted.size === 0 || wanted.has(e.profile));
   if (out.json) {
     out.document({ historyFile: historyPath(real), entries });
-    return 0;
+    return ExitCode.ok;
   }
   if (entries.length === 0) {
     out.note(
       `No key changes recorded in ${historyPath(real)}${wanted.size > 0 ? ` for ${[...wanted].join(", ")}` : ""}.`,
     );
-    return 0;
+    return ExitCode.ok;
   }
   for (const e of entries) {
     const keys = [
@@ -118,5 +118,5 @@ export async function runHistory(input: CliInput, out: Output): Promise<number> 
       `${e.time}  ${e.profile}${who}  ${e.action} (${e.status}, exit ${e.exitCode})  ${keys.join("; ")}${e.detail ? `  ${e.detail}` : ""}`,
     );
   }
-  return 0;
+  return ExitCode.ok;
 }

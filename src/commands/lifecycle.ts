@@ -10,11 +10,12 @@ import { readTarget } from "../engine/plan.js";
 import { systemClock } from "../engine/ports.js";
 import { type RetireResult, retireWhenUnused } from "../engine/retire.js";
 import type { RotationDeps, RotationEvent, RotationResult } from "../engine/rotate.js";
+import { finishCommand } from "../engine/suggest.js";
 import { ExitCode, KeyctlError, UsageError } from "../errors.js";
 import { previousName } from "../profiles.js";
 import { keysInUseOutside } from "../store/config.js";
 import { configPath } from "../store/paths.js";
-import type { Outcome } from "./batch.js";
+import type { Outcome } from "./batch-render.js";
 import type { CommandContext } from "./context.js";
 import { configuredHandOff, type HandOffKey, keyctlSection, runHandOff, shellQuote } from "./handoff.js";
 import { appendHistory, type HistoryEntry } from "./history.js";
@@ -142,7 +143,7 @@ export async function handOffHook(
         problem: `The new key ${key.accessKeyId} works and is saved in profile ${profile}, but handing it on failed: ${run.why} (${run.command}). The old key ${plan.oldKey.accessKeyId} stays active.`,
         nextSteps: [
           `Fix the hand-off, then run it again with the new key: ${rerunCommand(ctx, profile)}`,
-          `Then retire the old key: keyctl --finish -t ${shellQuote(profile)}   (or let --finish-after do it)`,
+          `Then retire the old key: ${finishCommand(profile)}   (or let --finish-after do it)`,
         ],
       };
     },

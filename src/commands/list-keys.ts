@@ -1,6 +1,8 @@
 import { proveOwner } from "../engine/identity.js";
+import { didNotAct } from "../engine/messages.js";
 import { readTarget } from "../engine/plan.js";
-import { type AccessKey, type IamPort, isAwsCallError, type KeyLastUsed } from "../engine/ports.js";
+import type { AccessKey, IamPort, KeyLastUsed } from "../engine/ports.js";
+import { ExitCode } from "../errors.js";
 import { isPreviousProfile, keyHolders, previousName } from "../profiles.js";
 import { type AdaptiveLimit, adaptiveLimit } from "../util/pool.js";
 import { type CommandContext, openFor } from "./context.js";
@@ -11,7 +13,7 @@ const ROTATE_AFTER_DAYS = 90;
 const IAM_CONCURRENCY = 32;
 
 function iamLimit(): AdaptiveLimit {
-  return adaptiveLimit({ max: IAM_CONCURRENCY, throttled: (err) => isAwsCallError(err, "Throttling") });
+  return adaptiveLimit({ max: IAM_CONCURRENCY, throttled: didNotAct });
 }
 
 interface KeyRow {
@@ -115,7 +117,7 @@ export async function runListKeys(ctx: CommandContext): Promise<number> {
         all.length - shown.length,
       );
     }
-    return 0;
+    return ExitCode.ok;
   }
 
   const profile = input.targets[0] ?? input.auth;
@@ -170,5 +172,5 @@ export async function runListKeys(ctx: CommandContext): Promise<number> {
       out.note(`  [${prev}] holds ${target.previousKeyId}, which IAM no longer has.`);
     }
   }
-  return 0;
+  return ExitCode.ok;
 }

@@ -3,7 +3,7 @@ import type { CliInput } from "../cli/args.js";
 import type { Output } from "../cli/output.js";
 import { createTerminal } from "../cli/terminal.js";
 import { type ProfileChange, restoreBackup } from "../engine/restore.js";
-import { DEFAULT_KEEP_BACKUPS, listBackups, pruneBackups } from "../store/backups.js";
+import { backupPrefix, DEFAULT_KEEP_BACKUPS, listBackups, pruneBackups } from "../store/backups.js";
 import { configPath, credentialsPath } from "../store/paths.js";
 import { CredentialsStore } from "../store/store.js";
 
@@ -33,8 +33,8 @@ async function restoreTarget(input: CliInput): Promise<{ store: CredentialsStore
   const explicit = isAbsolute(named) || named.includes("/");
   const name = basename(named);
   const ofConfig =
-    name.startsWith(`${basename(config)}.backup.`) &&
-    !name.startsWith(`${basename(credentials.path)}.backup.`) &&
+    name.startsWith(backupPrefix(config)) &&
+    !name.startsWith(backupPrefix(credentials.path)) &&
     (!explicit || dirname(resolve(named)) === dirname(config));
   if (!ofConfig) return { store: credentials, backup: named };
   return {

@@ -4,6 +4,7 @@
 import { realpathSync } from "node:fs";
 import type { CliInput } from "../cli/args.js";
 import type { Output } from "../cli/output.js";
+import { ExitCode } from "../errors.js";
 import { configPath, credentialsPath } from "../store/paths.js";
 import { shellQuote } from "./handoff.js";
 
@@ -99,7 +100,7 @@ export function runSchedule(input: CliInput, out: Output): number {
   const s = renderSchedule(input);
   if (out.json) {
     out.document(s);
-    return 0;
+    return ExitCode.ok;
   }
   const every = input.everyDays ?? 1;
   out.result(`# crontab -e, then add this line (03:17 ${every === 1 ? "every day" : `every ${every} days`}; cron mails you the output):
@@ -111,5 +112,5 @@ ${s.crontab}
 ${s.service}
 # ~/.config/systemd/user/keyctl.timer
 ${s.timer}`);
-  return 0;
+  return ExitCode.ok;
 }

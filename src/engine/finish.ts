@@ -1,12 +1,12 @@
 import { ExitCode, KeyctlError } from "../errors.js";
 import { previousName } from "../profiles.js";
 import type { CredentialsStore } from "../store/store.js";
-import { shellQuote } from "../util/shell.js";
 import { proveOwner } from "./identity.js";
 import { describeAwsError } from "./messages.js";
 import { readTarget, usersOfKey } from "./plan.js";
 import type { AuthSession, StsPort } from "./ports.js";
-import type { Confirm, RotationDeps, RotationEvent } from "./rotate.js";
+import { deleteKeyCommand, finishCommand, listKeysCommand } from "./suggest.js";
+import type { Confirm, RotationDeps, RotationEvent } from "./types.js";
 
 export interface FinishResult {
   readonly profile: string;
@@ -65,7 +65,7 @@ export async function finishRotation(
   if (owner.proof !== "sts" && owner.proof !== "user-flag") {
     // proveOwner falls back to IAM only when the profile's own key is refused: it does not work.
     throw new KeyctlError(
-      `Profile ${profile}'s current key does not work, so its old key is kept. Fix ${profile} first (keyctl -k -t ${shellQuote(profile)}).`,
+      `Profile ${profile}'s current key does not work, so its old key is kept. Fix ${profile} first (${listKeysCommand(profile)}).`,
     );
   }
   if (owner.proof === "user-flag") {
@@ -135,9 +135,7 @@ export async function finishRotation(
         exitCode: ExitCode.partial,
         oldKey: "deactivated-only",
         problem: `Old key ${oldId} is deactivated but could not be deleted (${describeAwsError(err, owner.userName)}).`,
-        nextSteps: [
-          `Run keyctl --finish -t ${shellQuote(profile)} again, or: aws iam delete-access-key --user-name ${owner.userName} --access-key-id ${oldId}`,
-        ],
+        nextSteps: [`Run ${finishCommand(profile)} again, or: ${deleteKeyCommand(owner.userName, oldId)}`],
       };
     }
   }
@@ -154,7 +152,7 @@ export async function finishRotation(
       oldKey: outcome,
       problem: `Old key ${oldId} is deleted in IAM, but [${prevName}] could not be removed from the file (${err instanceof Error ? err.message : String(err)}).`,
       nextSteps: [
-        `Remove the [${prevName}] section by hand, or run keyctl --finish -t ${shellQuote(profile)} again once the file is writable.`,
+        `Remove the [${prevName}] section by hand, or run ${finishCommand(profile)} again once the file is writable.`,
       ],
     };
   }

@@ -1,12 +1,13 @@
 import { KeyctlError } from "../errors.js";
 import { adaptiveLimit } from "../util/pool.js";
+import { retry } from "../util/retry.js";
+import { didNotAct, passingFailure, signerRefused } from "./messages.js";
 import {
   type AccessKey,
   type AuthSession,
   type CallerIdentity,
   type Clock,
   isAwsCallError,
-  NoAnswerError,
   type StaticCredentials,
   type StsPort,
   systemClock,
@@ -55,37 +56,20 @@ function refuseNonUser(profile: string, identity: CallerIdentity): never {
   );
 }
 
-const KEY_REFUSED = new Set([
-  "InvalidClientTokenId",
-  "SignatureDoesNotMatch",
-  "ExpiredToken",
-  "AccessDenied",
-]);
-
 // The port makes one attempt (the verification polls on its own); a single throttle or dropped
 // connection must not fail the proof of ownership.
-const TRANSIENT = new Set([
-  "Throttling",
-  "Network",
-  "ServiceFailure",
-  "InternalFailure",
-  "ServiceUnavailable",
-]);
-
-async function callerIdentityWithRetry(
+function callerIdentityWithRetry(
   sts: StsPort,
   key: StaticCredentials,
   clock: Clock,
 ): Promise<CallerIdentity> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await sts.callerIdentity(key);
-    } catch (err) {
-      const retry = isAwsCallError(err) && TRANSIENT.has(err.code) && !(err instanceof NoAnswerError);
-      if (attempt >= 3 || !retry) throw err;
-      await clock.sleep(150 * 2 ** attempt);
-    }
-  }
+  return retry(() => sts.callerIdentity(key), {
+    clock,
+    retryable: passingFailure,
+    attempts: 3,
+    firstDelayMs: 300,
+    nextDelayMs: (ms) => ms * 2,
+  });
 }
 
 /** Starts `work` now and keeps its failure for whoever awaits it, if anyone does. */
@@ -114,7 +98,7 @@ export async function proveOwner(options: {
   sts: StsPort;
   userFlag?: string;
   clock?: Clock;
-}): Promise<TargetOwner & { readonly targetIdentity?: CallerIdentity }> {
+}): Promise<TargetOwner> {
   const { profile, key, auth, sts, userFlag } = options;
   const clock = options.clock ?? systemClock;
 
@@ -146,7 +130,7 @@ export async function proveOwner(options: {
   try {
     identity = await callerIdentityWithRetry(sts, key, clock);
   } catch (err) {
-    if (!isAwsCallError(err) || !KEY_REFUSED.has(err.code)) throw err;
+    if (!signerRefused(err, { expired: true })) throw err;
     // The key itself no longer signs (deleted, inactive, wrong secret): only IAM can say whose it is.
   }
 
@@ -167,7 +151,6 @@ export async function proveOwner(options: {
       userName: parsed.userName,
       account: identity.account,
       proof: "sts",
-      targetIdentity: identity,
       ...(keys?.some((k) => k.accessKeyId === key.accessKeyId) ? { keys } : {}),
     };
   }
@@ -191,7 +174,7 @@ export async function proveOwner(options: {
   let found: { userName: string; keys: AccessKey[] } | undefined;
   const pool = adaptiveLimit({
     max: SEARCH_CONCURRENCY,
-    throttled: (err) => isAwsCallError(err, "Throttling"),
+    throttled: didNotAct,
   });
   await Promise.all(
     users.map((user) =>

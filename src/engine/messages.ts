@@ -1,7 +1,118 @@
 import { KeyctlError, UnexpectedError } from "../errors.js";
-import { isAwsCallError, LOADING_CREDENTIALS, ProxyUnreachableError } from "./ports.js";
+import { isAwsCallError, LOADING_CREDENTIALS, NoAnswerError, ProxyUnreachableError } from "./ports.js";
 
-// AWS failures are translated to what the user should do next in this one place.
+// The error vocabulary: what a failed AWS call means (may it be tried again, was the key refused,
+// did IAM definitely not act) and the words the user reads for it, in this one place. The SDK
+// adapter (aws/client.ts) only maps what the SDK threw to an AwsCallError's wire code.
+
+/** System error codes the SDK adapter reads as "could not reach AWS" (no HTTP answer came). */
+export const NETWORK_ERRNO: ReadonlySet<string> = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ECONNABORTED",
+  "UND_ERR_SOCKET",
+]);
+
+/** Of those, the ones where no connection was made: to the proxy, when one is in the way. */
+export const CONNECT_ERRNO: ReadonlySet<string> = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+]);
+
+/**
+ * - no-answer: nothing came back within the call's bound; IAM may have acted, and asking again
+ *   would only repeat the wait, so no caller retries it.
+ * - network: the connection failed or dropped; worth another try for a call that changes nothing.
+ * - throttled: IAM refused for its rate and did not act; any call may be tried again.
+ * - service: AWS failed on its side; passing, like throttled, but IAM may have acted.
+ * - key-refused: the signing key is unknown, inactive or its secret wrong.
+ * - expired / denied: the session ended; the signer may not make this call.
+ * - limit: the definite refusal of a third key (IAM made nothing).
+ * - refused: any other definite answer; not-aws: not an AWS call's failure at all.
+ */
+export type FailureKind =
+  | "no-answer"
+  | "network"
+  | "throttled"
+  | "service"
+  | "key-refused"
+  | "expired"
+  | "denied"
+  | "limit"
+  | "refused"
+  | "not-aws";
+
+export function failureKind(err: unknown): FailureKind {
+  if (!isAwsCallError(err)) return "not-aws";
+  if (err instanceof NoAnswerError) return "no-answer";
+  switch (err.code) {
+    case "Network":
+      return "network";
+    case "Throttling":
+      return "throttled";
+    case "ServiceFailure":
+    case "InternalFailure":
+    case "ServiceUnavailable":
+      return "service";
+    case "InvalidClientTokenId":
+    case "SignatureDoesNotMatch":
+      return "key-refused";
+    case "ExpiredToken":
+      return "expired";
+    case "AccessDenied":
+      return "denied";
+    case "LimitExceeded":
+      return "limit";
+    default:
+      return "refused";
+  }
+}
+
+/** A call that changes nothing may be sent again after this failure. */
+export function passingFailure(err: unknown): boolean {
+  const kind = failureKind(err);
+  return kind === "network" || kind === "throttled" || kind === "service";
+}
+
+/**
+ * A call that changes IAM (CreateAccessKey) is sent again only when IAM said it did not act: any
+ * other failure may hide a key that was made.
+ */
+export function didNotAct(err: unknown): boolean {
+  return failureKind(err) === "throttled";
+}
+
+/** The signature or the permission was refused: the key in hand does not prove who it is. */
+export function signerRefused(err: unknown, options: { expired?: boolean } = {}): boolean {
+  const kind = failureKind(err);
+  return kind === "key-refused" || kind === "denied" || (options.expired === true && kind === "expired");
+}
+
+/**
+ * The failure of a key's check in a few words: the code alone when it says it all (a fresh key
+ * IAM does not know yet, a passing or network failure, a refusal), else the code and AWS's words.
+ */
+export function shortFailure(err: unknown): string {
+  if (!isAwsCallError(err)) return String(err);
+  const kind = failureKind(err);
+  const plain =
+    err.code === "InvalidClientTokenId" ||
+    kind === "denied" ||
+    kind === "network" ||
+    kind === "no-answer" ||
+    kind === "throttled" ||
+    kind === "service";
+  return plain ? err.code : `${err.code}: ${err.message}`;
+}
 
 export function describeAwsError(err: unknown, userName?: string): string {
   if (err instanceof KeyctlError) return err.message;

@@ -1,9 +1,11 @@
-import type { OldKeyPolicy } from "../cli/args.js";
 import { ExitCode, KeyctlError } from "../errors.js";
 import type { CredentialsDocument } from "../ini/document.js";
 import { credentialKind, keyHolders, previousMarker, previousName } from "../profiles.js";
-import { shellQuote } from "../util/shell.js";
 import type { AccessKey, NewAccessKey, StaticCredentials } from "./ports.js";
+import { callerIdentityCommand } from "./suggest.js";
+
+/** What becomes of the old key once the new one is proven (--old-key). */
+export type OldKeyPolicy = "keep" | "deactivate" | "delete";
 
 /** The target profile as read from the file, checked to be something keyctl may rotate. */
 export interface TargetProfile {
@@ -225,7 +227,7 @@ export function planRotation(input: {
     // The last key AWS accepted must outlive a key nobody has seen working.
     if (input.currentKeyProven === false) {
       throw new KeyctlError(
-        `Profile ${target.profile}'s key ${target.key.accessKeyId} has not been seen working, and making room would delete ${candidate.accessKeyId} kept in [${target.previousProfile}]; keyctl changed nothing. Check with: aws sts get-caller-identity --profile ${shellQuote(target.profile)}`,
+        `Profile ${target.profile}'s key ${target.key.accessKeyId} has not been seen working, and making room would delete ${candidate.accessKeyId} kept in [${target.previousProfile}]; keyctl changed nothing. Check with: ${callerIdentityCommand(target.profile)}`,
         ExitCode.partial,
       );
     }

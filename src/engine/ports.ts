@@ -1,7 +1,6 @@
-// The ports the engine talks through. Only src/aws/sdk.ts implements them with the AWS SDK; tests
-// run the engine against moto through that same adapter, and the unit tests use in-memory ones.
-
-import { KeyctlError } from "../errors.js";
+// The ports the engine talks through. The AWS SDK adapter (src/aws/) implements IAM and STS, the
+// store (src/store/) the file system, util/clock.ts time; tests run the engine against moto through
+// that same adapter, and the unit tests use in-memory ones (test/helpers/fake-aws.ts).
 
 export interface StaticCredentials {
   readonly accessKeyId: string;
@@ -80,7 +79,7 @@ function callTimeoutFromEnv(fallback: number): number {
 
 /**
  * Bounds on an AWS call, the same for every client: each attempt, and the call as a whole with the
- * SDK's retries (see call() in aws/sdk.ts); a call that has not answered by then fails as a network
+ * SDK's retries (see call() in aws/client.ts); a call that has not answered by then fails as a network
  * error and is not tried again. The AWS CLI allows 60 s to connect and 60 s per socket read;
  * IAM and STS answer in well under a second, and a shorter bound keeps Ctrl-C prompt and the crash
  * window small. The crash clean-up relies on it: a key made by a crashed CreateAccessKey (one
@@ -92,29 +91,7 @@ export const AWS_CALL_TIMEOUT_MS = callTimeoutFromEnv(30_000);
 export const LOADING_CREDENTIALS = "loading the auth profile's credentials";
 export const AWS_CONNECT_TIMEOUT_MS = Math.min(10_000, AWS_CALL_TIMEOUT_MS);
 
-export interface Clock {
-  now(): number;
-  sleep(ms: number): Promise<void>;
-}
-
-/**
- * KEYCTL_NOW=ISO-TIME is a test knob, read here only: it moves the engine's "now" (key ages, the
- * staged retirement's clock) so a test can play a month of daily runs in seconds. Time still
- * passes from there at the normal rate.
- */
-const NOW_OFFSET_MS = (() => {
-  const fake = process.env.KEYCTL_NOW;
-  if (!fake) return 0;
-  const at = Date.parse(fake);
-  if (Number.isNaN(at))
-    throw new KeyctlError(`KEYCTL_NOW must be an ISO time such as 2026-12-02T10:00:00Z, not '${fake}'.`);
-  return at - Date.now();
-})();
-
-export const systemClock: Clock = {
-  now: () => Date.now() + NOW_OFFSET_MS,
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
+export { type Clock, systemClock } from "../util/clock.js";
 
 /** An AWS call that failed, with the wire error code (`AccessDenied`, `Throttling`, `Network`, ...). */
 export class AwsCallError extends Error {

@@ -1,10 +1,10 @@
 import { readFile, stat } from "node:fs/promises";
-import { basename, dirname, isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { ExitCode, errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { CredentialsDocument } from "../ini/document.js";
-import { listBackups } from "../store/backups.js";
+import { backupGlob, listBackups } from "../store/backups.js";
 import { type CredentialsStore, notRegularFile } from "../store/store.js";
-import type { Confirm } from "./rotate.js";
+import type { Confirm } from "./types.js";
 
 export interface ProfileChange {
   readonly profile: string;
@@ -93,9 +93,7 @@ export async function restoreBackup(
       throw new KeyctlError(`${backup} is not UTF-8 text, so not a credentials file; nothing was changed.`);
     }
     if (errnoCode(err) === "ENOENT") {
-      throw new KeyctlError(
-        `No backup ${backup}; list them with: ls ${join(dirname(deps.store.path), `${basename(deps.store.path)}.backup.*`)}`,
-      );
+      throw new KeyctlError(`No backup ${backup}; list them with: ls ${backupGlob(deps.store.path)}`);
     }
     throw new KeyctlError(fileErrorMessage(err, "reading", backup));
   }
@@ -103,7 +101,7 @@ export async function restoreBackup(
   const problem = notCredentials(text, restored);
   if (problem) {
     throw new KeyctlError(
-      `${backup} is not a credentials file (${problem}); nothing was changed. Restore one of the backups: ls ${join(dirname(deps.store.path), `${basename(deps.store.path)}.backup.*`)}`,
+      `${backup} is not a credentials file (${problem}); nothing was changed. Restore one of the backups: ls ${backupGlob(deps.store.path)}`,
     );
   }
   const current = await deps.store.read();

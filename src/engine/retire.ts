@@ -2,12 +2,12 @@ import { ExitCode, KeyctlError } from "../errors.js";
 import type { CredentialsDocument } from "../ini/document.js";
 import { previousName } from "../profiles.js";
 import type { CredentialsStore } from "../store/store.js";
-import { shellQuote } from "../util/shell.js";
 import { proveOwner } from "./identity.js";
 import { describeAwsError } from "./messages.js";
 import { readTarget, usersOfKey } from "./plan.js";
 import type { AuthSession, Clock, StsPort } from "./ports.js";
-import type { RotationDeps, RotationEvent } from "./rotate.js";
+import { finishCommand, listKeysCommand } from "./suggest.js";
+import type { RotationDeps, RotationEvent } from "./types.js";
 
 const DAY_MS = 86_400_000;
 
@@ -117,7 +117,7 @@ export async function retireWhenUnused(
   });
   if (owner.proof !== "sts" && owner.proof !== "user-flag") {
     throw new KeyctlError(
-      `Profile ${profile}'s current key does not work, so its old key ${oldId} is kept. Fix ${profile} first (keyctl -k -t ${shellQuote(profile)}).`,
+      `Profile ${profile}'s current key does not work, so its old key ${oldId} is kept. Fix ${profile} first (${listKeysCommand(profile)}).`,
     );
   }
   if (owner.proof === "user-flag") {
@@ -197,7 +197,7 @@ export async function retireWhenUnused(
         },
         message: `old key ${oldId} was used on ${date}${where ? ` (${where})` : ""}, after the rotation on ${rotatedAt.toISOString()}: something still uses it, so it stays active`,
         nextSteps: [
-          `Find what still signs with ${oldId}${where ? ` (${where})` : ""} and give it the new key; once nothing uses the old one, retire it with: keyctl --finish -t ${shellQuote(profile)}`,
+          `Find what still signs with ${oldId}${where ? ` (${where})` : ""} and give it the new key; once nothing uses the old one, retire it with: ${finishCommand(profile)}`,
         ],
       };
     }

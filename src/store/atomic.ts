@@ -2,6 +2,7 @@ import { constants } from "node:fs";
 import { type FileHandle, link, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { asDirectoryError, errnoCode } from "../errors.js";
+import { BACKUP_INFIX_SOURCE } from "./backups.js";
 
 // Written by hand rather than with write-file-atomic: that package opens its temp file without
 // O_EXCL, never fsyncs the directory (so a crash right after rename can lose the new name), and
@@ -139,7 +140,7 @@ function tempPathFor(path: string): string {
 export async function removeStaleTemps(path: string): Promise<string[]> {
   const dir = dirname(path);
   const base = basename(path).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const pattern = new RegExp(`^\\.${base}(?:\\.backup\\.[^/]+?)?${TEMP_NAME_TAIL.source}`);
+  const pattern = new RegExp(`^\\.${base}(?:${BACKUP_INFIX_SOURCE})?${TEMP_NAME_TAIL.source}`);
   let names: string[];
   try {
     names = await readdir(dir);

@@ -1,11 +1,15 @@
 import { appendFileSync, type Stats } from "node:fs";
 import { lstat, readFile, realpath, stat } from "node:fs/promises";
-import { dirname } from "node:path";
+import { homedir, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { asDirectoryError, errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { CredentialsDocument, type Flavour } from "../ini/document.js";
 import { noteChange } from "../util/changes.js";
+import { systemClock } from "../util/clock.js";
 import { shielded } from "../util/interrupt.js";
+import { retry } from "../util/retry.js";
 import { removeStaleTemps, replaceFileAtomic, writeNewPrivateFile } from "./atomic.js";
+import { backupPath, backupStamp } from "./backups.js";
 
 export interface CredentialsFile {
   /** The path the user named (may be a symlink). */
@@ -266,25 +270,24 @@ export class CredentialsStore {
   private async acquire(realPath: string, onCompromised: (err: Error) => void): Promise<() => Promise<void>> {
     // Loaded on first use: read-only commands never pay for it (or for the graceful-fs it brings).
     const { default: lockfile } = await import("proper-lockfile");
-    const deadline = Date.now() + this.lockWaitMs;
-    let delay = 25;
-    for (;;) {
-      try {
-        return await lockfile.lock(realPath, {
+    return retry(
+      () =>
+        lockfile.lock(realPath, {
           realpath: false,
           lockfilePath: `${realPath}.lock`,
           stale: this.staleLockMs,
           update: Math.max(1_000, Math.floor(this.staleLockMs / 3)),
           retries: 0,
           onCompromised,
-        });
-      } catch (err) {
-        const remaining = deadline - Date.now();
-        if (errnoCode(err) !== "ELOCKED" || remaining <= 0) throw err;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(delay, remaining)));
-        delay = Math.min(250, Math.ceil(delay * 1.3));
-      }
-    }
+        }),
+      {
+        clock: systemClock,
+        retryable: (err) => errnoCode(err) === "ELOCKED",
+        deadline: systemClock.now() + this.lockWaitMs,
+        firstDelayMs: 25,
+        nextDelayMs: (ms) => Math.min(250, Math.ceil(ms * 1.3)),
+      },
+    );
   }
 
   private async commitLocked<T>(edit: Edit<T>, prepared?: Prepared<T>): Promise<CommitResult<T>> {
@@ -335,10 +338,9 @@ export class CredentialsStore {
 
   private async ensureBackup(text: string): Promise<string | undefined> {
     if (this.backupPath) return undefined;
-    const stamp = backupStamp(this.now());
-    const base = `${this.path}.backup.${stamp}`;
+    const at = this.now();
     for (let n = 1; n < 1000; n++) {
-      const candidate = n === 1 ? base : `${base}_${n}`;
+      const candidate = backupPath(this.path, at, n);
       try {
         await writeNewPrivateFile(candidate, Buffer.from(text, "utf8"));
         this.backupPath = candidate;
@@ -350,7 +352,9 @@ export class CredentialsStore {
         );
       }
     }
-    throw new KeyctlError(`Too many backups named ${base}*; remove old ones and run again.`);
+    throw new KeyctlError(
+      `Too many backups named ${backupPath(this.path, at)}*; remove old ones and run again.`,
+    );
   }
 
   private async resolve(): Promise<string> {
@@ -360,6 +364,25 @@ export class CredentialsStore {
       if (errnoCode(err) === "ENOENT") throw new KeyctlError(missingFileMessage(this.path));
       throw new KeyctlError(fileErrorMessage(err, "reading", this.path));
     }
+  }
+
+  /**
+   * Saves `body` (a new key's secret that could not go into the file) as a new 0600 file named
+   * `keyctl-recovery.<profile>.<stamp>.<pid>`: next to the credentials file, else in ~/.aws, the
+   * home directory or the temp directory. Returns where it went, or undefined if nowhere would take it.
+   */
+  async saveRecovery(profile: string, body: string): Promise<string | undefined> {
+    const name = `keyctl-recovery.${profile.replace(/[^\w.-]/g, "_")}.${backupStamp(new Date())}.${process.pid}`;
+    for (const dir of [dirname(this.path), join(homedir(), ".aws"), homedir(), tmpdir()]) {
+      const path = join(dir, name);
+      try {
+        await writeNewPrivateFile(path, Buffer.from(body, "utf8"));
+        return path;
+      } catch {
+        // try the next place
+      }
+    }
+    return undefined;
   }
 }
 
@@ -381,16 +404,4 @@ async function inProcessTurn(key: string): Promise<() => void> {
     leave();
     if (turns.get(key) === tail) turns.delete(key);
   };
-}
-
-function pad(n: number, width = 2): string {
-  return String(n).padStart(width, "0");
-}
-
-/**
- * YYYYMMDD_HHMMSSZ in UTC. The original tool used local time without a zone, so a time-zone or DST
- * change made a newer backup sort before an older one and pruning removed the backup just made.
- */
-export function backupStamp(d: Date): string {
-  return `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}_${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}Z`;
 }

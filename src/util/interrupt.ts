@@ -11,7 +11,11 @@ let signalsWhileShielded = 0;
 
 // SIGHUP: the terminal was closed (an ssh session dropped, a window shut). The rotation under way
 // deserves the same safe stop as Ctrl-C; by default Node would die on the spot, mid-step.
-const EXIT_FOR: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+const EXIT_FOR: Partial<Record<NodeJS.Signals, ExitCode>> = {
+  SIGHUP: ExitCode.hangup,
+  SIGINT: ExitCode.cancelled,
+  SIGTERM: ExitCode.terminated,
+};
 
 /** Work in flight that a stop leaves partly done, by profile: what the user must know then. */
 const partial = new Map<string, string>();
@@ -64,7 +68,7 @@ function exitPartial(message: string): never {
 function stop(signal: NodeJS.Signals, detail: string, failure?: KeyctlError): never {
   if (failure) write(`\nkeyctl: ${failure.message}\n`);
   if (partial.size > 0 || failure?.exitCode === ExitCode.partial) exitPartial(`stopped part-way${detail}`);
-  const exitCode = EXIT_FOR[signal] ?? 130;
+  const exitCode = EXIT_FOR[signal] ?? ExitCode.cancelled;
   write(`\nkeyctl: cancelled${detail}.\n`);
   reportStop?.({ status: "cancelled", exitCode, error: `cancelled${detail}`, notes: [] });
   process.exit(exitCode);

@@ -1,3 +1,6 @@
+import { systemClock } from "./clock.js";
+import { retry } from "./retry.js";
+
 /** Maps `items` through `fn` with at most `limit` calls in flight; results keep the input order. */
 export async function mapLimit<T, R>(
   items: readonly T[],
@@ -41,7 +44,7 @@ export interface AdaptiveOptions {
 export function adaptiveLimit(options: AdaptiveOptions): AdaptiveLimit {
   const { max, throttled } = options;
   const retries = options.retries ?? 6;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const clock = { now: systemClock.now, sleep: options.sleep ?? systemClock.sleep };
   let limit = Math.max(1, max);
   let inFlight = 0;
   let streak = 0;
@@ -57,28 +60,37 @@ export function adaptiveLimit(options: AdaptiveOptions): AdaptiveLimit {
     get limit() {
       return limit;
     },
-    async run<T>(fn: () => Promise<T>): Promise<T> {
-      for (let attempt = 0; ; attempt++) {
-        await acquire();
-        let pause: number;
-        try {
-          const value = await fn();
-          if (++streak >= limit && limit < max) {
-            limit++;
-            streak = 0;
+    run<T>(fn: () => Promise<T>): Promise<T> {
+      return retry(
+        async (attempt) => {
+          await acquire();
+          try {
+            const value = await fn();
+            if (++streak >= limit && limit < max) {
+              limit++;
+              streak = 0;
+            }
+            return value;
+          } catch (err) {
+            // Lowered only when the call is tried again: the last throttle gives up as it is.
+            if (throttled(err) && attempt <= retries) {
+              limit = Math.max(1, Math.floor(limit / 2));
+              streak = 0;
+            }
+            throw err;
+          } finally {
+            inFlight--;
+            wake();
           }
-          return value;
-        } catch (err) {
-          if (!throttled(err) || attempt >= retries) throw err;
-          limit = Math.max(1, Math.floor(limit / 2));
-          streak = 0;
-          pause = 100 * 2 ** attempt;
-        } finally {
-          inFlight--;
-          wake();
-        }
-        await sleep(pause);
-      }
+        },
+        {
+          clock,
+          retryable: throttled,
+          attempts: retries + 1,
+          firstDelayMs: 100,
+          nextDelayMs: (ms) => ms * 2,
+        },
+      );
     },
   };
 }

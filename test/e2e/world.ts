@@ -14,6 +14,7 @@ import {
 } from "@aws-sdk/client-iam";
 import { afterAll, beforeAll, beforeEach, expect } from "vitest";
 import { CredentialsDocument } from "../../src/ini/document.js";
+import { backupPrefix } from "../../src/store/backups.js";
 import {
   type AccessKeyPair,
   callerIdentity,
@@ -110,8 +111,7 @@ export function recoveryFilesNamed(run: CliRun): string[] {
 /** The backups keyctl wrote next to `credentials`. */
 export async function backupsOf(credentials: string): Promise<string[]> {
   const dir = dirname(credentials);
-  const base = credentials.slice(dir.length + 1);
-  return (await readdir(dir)).filter((f) => f.startsWith(`${base}.backup.`)).map((f) => join(dir, f));
+  return (await readdir(dir)).filter((f) => f.startsWith(backupPrefix(credentials))).map((f) => join(dir, f));
 }
 
 /** No stack trace, no "bug" report, and none of these secrets, on either stream. */

@@ -3,6 +3,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { TEMP_NAME_TAIL } from "../../src/store/atomic.js";
+import { backupPrefix } from "../../src/store/backups.js";
 
 /** Temp files the atomic writer makes; the pattern is the writer's own, so the two cannot drift. */
 export const TEMP_FILE = TEMP_NAME_TAIL;
@@ -12,7 +13,7 @@ export async function tempFilesIn(dir: string): Promise<string[]> {
 }
 
 export async function backupsIn(dir: string, base = "credentials"): Promise<string[]> {
-  return (await readdir(dir)).filter((n) => n.startsWith(`${base}.backup.`)).sort();
+  return (await readdir(dir)).filter((n) => n.startsWith(backupPrefix(base))).sort();
 }
 
 export async function modeOf(path: string): Promise<number> {

@@ -4,23 +4,22 @@ import { describe, expect, it } from "vitest";
 import { parseArn, proveOwner } from "../../../src/engine/identity.js";
 import {
   type AccessKey,
-  type AuthSession,
   AwsCallError,
   type CallerIdentity,
-  type IamPort,
   type StaticCredentials,
   type StsPort,
 } from "../../../src/engine/ports.js";
 import { KeyctlError } from "../../../src/errors.js";
+import { FakeAws, identityOf } from "../../helpers/fake-aws.js";
 
 const A = "111111111111";
 const B = "222222222222";
 const key = (id: string): StaticCredentials => ({ accessKeyId: id, secretAccessKey: `secret-${id}` });
 const meta = (id: string): AccessKey => ({ accessKeyId: id, status: "Active", createDate: new Date(0) });
-const identity = (arn: string): CallerIdentity => ({ arn, account: arn.split(":")[4]!, userId: "AIDA" });
+const identity = identityOf;
 
-interface World {
-  /** key id → identity (or an error code) as STS answers when that key signs. */
+interface Scenario {
+  /** key id → identity (or an error code) as STS answers when that key signs; others are refused. */
   sts: Record<string, CallerIdentity | string>;
   /** IAM users → their key ids. */
   users: Record<string, string[]>;
@@ -29,46 +28,17 @@ interface World {
   authKeyId?: string;
 }
 
-function ports(world: World) {
-  const calls: string[] = [];
-  const sts: StsPort = {
-    async callerIdentity(c) {
-      calls.push(`sts:${c.accessKeyId}`);
-      const answer = world.sts[c.accessKeyId] ?? "InvalidClientTokenId";
-      if (typeof answer === "string") throw new AwsCallError(answer, "GetCallerIdentity", answer);
-      return answer;
-    },
-  };
-  const fail = (): never => {
-    throw new Error("no writes during the proof");
-  };
-  const iam: IamPort = {
-    async listAccessKeys(user) {
-      calls.push(`list:${user}`);
-      const ids = world.users[user];
-      if (!ids) throw new AwsCallError("NoSuchEntity", "ListAccessKeys", `no user ${user}`);
-      return ids.map(meta);
-    },
-    async listUsers() {
-      calls.push("listUsers");
-      if (world.listUsersDenied) throw new AwsCallError("AccessDenied", "ListUsers", "denied");
-      return Object.keys(world.users).map((u) => ({ userName: u, arn: `arn:aws:iam::${A}:user/${u}` }));
-    },
-    createAccessKey: fail,
-    updateAccessKey: fail,
-    deleteAccessKey: fail,
-    getAccessKeyLastUsed: fail,
-  };
-  const auth: AuthSession = {
-    profile: "admin",
-    iam,
-    identity: async () => {
-      calls.push("auth-identity");
-      return world.authIdentity;
-    },
-    ...(world.authKeyId ? { signingKeyId: world.authKeyId } : {}),
-  };
-  return { sts, auth, calls };
+function ports(scenario: Scenario) {
+  const aws = new FakeAws(A);
+  aws.readOnly = true;
+  aws.stsRefusesOthers = true;
+  for (const [user, ids] of Object.entries(scenario.users)) for (const id of ids) aws.addKey(user, id);
+  for (const k of aws.keys) k.createDate = new Date(0);
+  for (const [id, answer] of Object.entries(scenario.sts)) aws.stsAnswers.set(id, answer);
+  if (scenario.listUsersDenied)
+    aws.failures.set("ListUsers", new AwsCallError("AccessDenied", "ListUsers", "denied"));
+  const auth = aws.auth("admin", scenario.authIdentity, scenario.authKeyId);
+  return { sts: aws.sts(), auth, calls: aws.trace };
 }
 
 async function refusal(p: Promise<unknown>): Promise<string> {
@@ -115,7 +85,7 @@ describe("proveOwner", () => {
     const msg = await refusal(proveOwner({ profile: "alice", key: key("AKIAROOT"), auth, sts }));
     expect(msg).toMatch(/root/);
     // The auth profile's identity is asked for side by side; IAM is not called at all.
-    expect(calls).toEqual(["auth-identity", "sts:AKIAROOT"]);
+    expect(calls).toEqual(["auth identity", "GetCallerIdentity AKIAROOT"]);
   });
 
   it("refuses an assumed-role identity (not an IAM user)", async () => {
@@ -159,7 +129,12 @@ describe("proveOwner", () => {
     });
     const owner = await proveOwner({ profile: "bob", key: key("AKIAALICE"), auth, sts });
     expect(owner).toMatchObject({ userName: "alice", proof: "search" });
-    expect(calls.slice(0, 4)).toEqual(["auth-identity", "sts:AKIAALICE", "list:bob", "listUsers"]);
+    expect(calls.slice(0, 4)).toEqual([
+      "auth identity",
+      "GetCallerIdentity AKIAALICE",
+      "ListAccessKeys bob",
+      "ListUsers",
+    ]);
   });
 
   it("self-service: the signer's own keys are listed while STS answers, and used only if they hold the key", async () => {
@@ -194,7 +169,7 @@ describe("proveOwner", () => {
     answer!();
     const owner = await proof;
     expect(owner).toMatchObject({ userName: "alice", proof: "sts", keys: [meta("AKIAALICE")] });
-    expect(calls).not.toContain("auth-identity");
+    expect(calls).not.toContain("auth identity");
 
     const elsewhere = { ...auth, iam: { ...auth.iam, listOwnAccessKeys: async () => [meta("AKIAOTHER")] } };
     const other = proveOwner({ profile: "alice", key: key("AKIAALICE"), auth: elsewhere, sts: slowSts });

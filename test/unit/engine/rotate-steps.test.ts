@@ -5,175 +5,34 @@ import { chmod, chown, mkdtemp, readdir, readFile, rename, stat, symlink, writeF
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  type AccessKey,
-  type AuthSession,
-  AwsCallError,
-  type CallerIdentity,
-  type Clock,
-  type IamPort,
-  type NewAccessKey,
-  type StaticCredentials,
-  type StsPort,
-} from "../../../src/engine/ports.js";
+import { AwsCallError, type StaticCredentials } from "../../../src/engine/ports.js";
 import { type RotationEvent, type RotationRequest, rotate } from "../../../src/engine/rotate.js";
 import { KeyctlError } from "../../../src/errors.js";
 import { CredentialsDocument } from "../../../src/ini/document.js";
 import { Journal, type JournalEntry } from "../../../src/store/journal.js";
 import { CredentialsStore } from "../../../src/store/store.js";
-
-interface FakeKey {
-  accessKeyId: string;
-  status: AccessKey["status"];
-  createDate: Date;
-  secret: string;
-  user: string;
-}
-
-/** A tiny IAM: keys per user, programmable failures, and a log of every call. */
-class World {
-  keys: FakeKey[] = [];
-  log: string[] = [];
-  failures = new Map<string, AwsCallError>();
-  /** When set, CreateAccessKey creates the key and then loses the answer. */
-  loseCreateAnswer = false;
-  /** Called before every IAM call, to observe the disk at that moment. */
-  onCall: (op: string) => Promise<void> = async () => {};
-  clockMs = Date.UTC(2026, 10, 29);
-  /** Keys refused by STS until this time (IAM's propagation delay). */
-  propagatingUntil = new Map<string, number>();
-  /** How long a key created from now on stays unknown to STS. */
-  propagationMs = 0;
-  /** Key id → when it last signed a call (what GetAccessKeyLastUsed reports). */
-  lastUsed = new Map<string, Date>();
-  private n = 0;
-
-  addKey(user: string): StaticCredentials {
-    const k = this.mint(user);
-    return { accessKeyId: k.accessKeyId, secretAccessKey: k.secret };
-  }
-
-  private mint(user: string): FakeKey {
-    this.n += 1;
-    const k: FakeKey = {
-      accessKeyId: `AKIA${user.toUpperCase()}${String(this.n).padStart(4, "0")}`,
-      // Realistic: 40 characters, like the secrets IAM hands out.
-      secret: `wJalrXUtnFEMI/K7MDENG/bPxRfiCY${String(this.n).padStart(10, "0")}`,
-      status: "Active",
-      createDate: new Date(this.clockMs),
-      user,
-    };
-    this.keys.push(k);
-    return k;
-  }
-
-  private async enter(op: string): Promise<void> {
-    await this.onCall(op);
-    this.log.push(op);
-    const fail = this.failures.get(op);
-    if (fail) throw fail;
-  }
-
-  iam(): IamPort {
-    return {
-      listAccessKeys: async (user) => {
-        await this.enter("ListAccessKeys");
-        return this.keys
-          .filter((k) => k.user === user)
-          .map(({ accessKeyId, status, createDate }) => ({ accessKeyId, status, createDate }));
-      },
-      createAccessKey: async (user): Promise<NewAccessKey> => {
-        await this.enter("CreateAccessKey");
-        const k = this.mint(user);
-        this.propagatingUntil.set(k.accessKeyId, this.clockMs + this.propagationMs);
-        if (this.loseCreateAnswer)
-          throw new AwsCallError("Network", "CreateAccessKey", "socket hang up", true);
-        return {
-          accessKeyId: k.accessKeyId,
-          secretAccessKey: k.secret,
-          status: k.status,
-          createDate: k.createDate,
-          userName: user,
-        };
-      },
-      updateAccessKey: async (_user, id, status) => {
-        await this.enter("UpdateAccessKey");
-        const k = this.keys.find((x) => x.accessKeyId === id);
-        if (k) k.status = status;
-      },
-      deleteAccessKey: async (_user, id) => {
-        await this.enter("DeleteAccessKey");
-        this.keys = this.keys.filter((x) => x.accessKeyId !== id);
-      },
-      getAccessKeyLastUsed: async (id) => {
-        await this.enter("GetAccessKeyLastUsed");
-        const at = this.lastUsed.get(id);
-        return at ? { lastUsedDate: at, serviceName: "sts", region: "us-east-1" } : {};
-      },
-      listUsers: async () =>
-        [...new Set(this.keys.map((k) => k.user))].map((u) => ({
-          userName: u,
-          arn: `arn:aws:iam::111:user/${u}`,
-        })),
-    };
-  }
-
-  sts(): StsPort {
-    return {
-      callerIdentity: async (creds): Promise<CallerIdentity> => {
-        await this.enter("GetCallerIdentity");
-        const k = this.keys.find((x) => x.accessKeyId === creds.accessKeyId);
-        const until = this.propagatingUntil.get(creds.accessKeyId) ?? 0;
-        if (k?.status !== "Active" || this.clockMs < until) {
-          throw new AwsCallError(
-            "InvalidClientTokenId",
-            "GetCallerIdentity",
-            "The security token included in the request is invalid.",
-          );
-        }
-        if (k.secret !== creds.secretAccessKey)
-          throw new AwsCallError("SignatureDoesNotMatch", "GetCallerIdentity", "bad");
-        this.lastUsed.set(k.accessKeyId, new Date(this.clockMs));
-        return { arn: `arn:aws:iam::111:user/${k.user}`, account: "111", userId: "AIDA" };
-      },
-    };
-  }
-
-  clock(): Clock {
-    return {
-      now: () => this.clockMs,
-      sleep: async (ms) => {
-        this.clockMs += ms;
-      },
-    };
-  }
-}
+import { FakeAws, identityOf } from "../../helpers/fake-aws.js";
 
 const immutable: string[] = [];
 afterEach(() => {
   for (const p of immutable.splice(0)) execFileSync("chattr", ["-i", p]);
 });
 
-async function setup(world: World) {
+async function setup(aws: FakeAws) {
   const dir = await mkdtemp(join(tmpdir(), "keyctl-steps-"));
   const path = join(dir, "credentials");
-  const key = world.addKey("dev");
+  const key = aws.addKey("dev");
   const text = `# mine\n[dev]\naws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`;
   await writeFile(path, text, { mode: 0o600 });
   const store = new CredentialsStore(path);
   const events: RotationEvent[] = [];
-  const auth: AuthSession = {
-    profile: "dev",
-    iam: world.iam(),
-    identity: async () => ({ arn: "arn:aws:iam::111:user/dev", account: "111", userId: "AIDA" }),
-    signingKeyId: key.accessKeyId,
-  };
+  const auth = aws.auth("dev", identityOf("arn:aws:iam::111:user/dev"), key.accessKeyId);
   const deps = {
     store,
     journal: new Journal(path),
     auth,
-    sts: world.sts(),
-    clock: world.clock(),
+    sts: aws.sts(),
+    clock: aws.clock(),
     confirm: async () => false,
     events: (e: RotationEvent) => events.push(e),
   };
@@ -194,10 +53,10 @@ async function heldKeys(path: string): Promise<Set<string | undefined>> {
 
 describe("rotation steps", () => {
   it("writes the new secret to disk before any other call once CreateAccessKey answered", async () => {
-    const world = new World();
-    const s = await setup(world);
+    const aws = new FakeAws();
+    const s = await setup(aws);
     let created: string | undefined;
-    world.onCall = async () => {
+    aws.onCall = async () => {
       if (created) expect((await heldKeys(s.path)).has(created)).toBe(true);
     };
     const iam = s.deps.auth.iam;
@@ -209,32 +68,32 @@ describe("rotation steps", () => {
     };
     const result = await rotate(s.request, s.deps);
     expect(result.status).toBe("done");
-    expect(world.log.slice(world.log.indexOf("CreateAccessKey") + 1)).toEqual(["GetCallerIdentity"]);
+    expect(aws.log.slice(aws.log.indexOf("CreateAccessKey") + 1)).toEqual(["GetCallerIdentity"]);
   });
 
   it("a failed write deletes the new key again: IAM and the file are as before", async () => {
-    const world = new World();
-    const s = await setup(world);
+    const aws = new FakeAws();
+    const s = await setup(aws);
     execFileSync("chattr", ["+i", s.path]);
     immutable.push(s.path);
     const err = await rotate(s.request, s.deps).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KeyctlError);
     expect((err as KeyctlError).exitCode).toBe(1);
     expect((err as KeyctlError).message).toMatch(/new key was deleted again; nothing was changed/);
-    expect(world.keys.map((k) => k.accessKeyId)).toEqual([s.key.accessKeyId]);
+    expect(aws.keys.map((k) => k.accessKeyId)).toEqual([s.key.accessKeyId]);
     expect(await readFile(s.path, "utf8")).toBe(s.text);
     expect((await new Journal(s.path).entries()).size).toBe(0);
   });
 
   it("when the new key can neither be written nor deleted, its secret goes to a 0600 recovery file", async () => {
-    const world = new World();
-    const s = await setup(world);
+    const aws = new FakeAws();
+    const s = await setup(aws);
     execFileSync("chattr", ["+i", s.path]);
     immutable.push(s.path);
-    world.failures.set("DeleteAccessKey", new AwsCallError("AccessDenied", "DeleteAccessKey", "no"));
+    aws.failures.set("DeleteAccessKey", new AwsCallError("AccessDenied", "DeleteAccessKey", "no"));
     const err = (await rotate(s.request, s.deps).catch((e: unknown) => e)) as KeyctlError;
     expect(err.exitCode).toBe(3);
-    const created = world.keys.find((k) => k.accessKeyId !== s.key.accessKeyId)!;
+    const created = aws.keys.find((k) => k.accessKeyId !== s.key.accessKeyId)!;
     expect(err.message).not.toContain(created.secret);
     const recovery = (await readdir(s.dir)).find((f) => f.startsWith("keyctl-recovery."));
     expect(recovery, err.message).toBeDefined();
@@ -245,106 +104,106 @@ describe("rotation steps", () => {
   });
 
   it("a CreateAccessKey whose answer was lost: the key IAM made anyway is found and deleted", async () => {
-    const world = new World();
-    const s = await setup(world);
-    world.loseCreateAnswer = true;
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    aws.loseCreateAnswer = true;
     const err = (await rotate(s.request, s.deps).catch((e: unknown) => e)) as KeyctlError;
     expect(err.exitCode).toBe(1);
-    expect(world.keys.map((k) => k.accessKeyId)).toEqual([s.key.accessKeyId]);
+    expect(aws.keys.map((k) => k.accessKeyId)).toEqual([s.key.accessKeyId]);
     expect(await readFile(s.path, "utf8")).toBe(s.text);
   });
 
   it("a definite refusal of CreateAccessKey deletes nothing, not even a key that appeared meanwhile", async () => {
-    const world = new World();
-    const s = await setup(world);
-    world.failures.set("CreateAccessKey", new AwsCallError("LimitExceeded", "CreateAccessKey", "quota"));
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    aws.failures.set("CreateAccessKey", new AwsCallError("LimitExceeded", "CreateAccessKey", "quota"));
     let other: StaticCredentials | undefined;
-    world.onCall = async (op) => {
+    aws.onCall = async (op) => {
       // Another run's key appears while this CreateAccessKey is refused.
-      if (op === "CreateAccessKey") other = world.addKey("dev");
+      if (op === "CreateAccessKey") other = aws.addKey("dev");
     };
     const err = (await rotate(s.request, s.deps).catch((e: unknown) => e)) as KeyctlError;
     expect(err.exitCode).toBe(1);
-    expect(world.log).not.toContain("DeleteAccessKey");
-    expect(world.keys.map((k) => k.accessKeyId)).toContain(other?.accessKeyId);
+    expect(aws.log).not.toContain("DeleteAccessKey");
+    expect(aws.keys.map((k) => k.accessKeyId)).toContain(other?.accessKeyId);
   });
 
   it("a lost CreateAccessKey answer spares a key some profile of the file holds", async () => {
-    const world = new World();
-    const s = await setup(world);
-    world.loseCreateAnswer = true;
-    const saved = world.addKey("dev");
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    aws.loseCreateAnswer = true;
+    const saved = aws.addKey("dev");
     await writeFile(
       s.path,
       `${s.text}[dev-ci]\naws_access_key_id = ${saved.accessKeyId}\naws_secret_access_key = ${saved.secretAccessKey}\n`,
     );
     const err = (await rotate(s.request, s.deps).catch((e: unknown) => e)) as KeyctlError;
     expect(err).toBeInstanceOf(KeyctlError);
-    const ids = world.keys.map((k) => k.accessKeyId);
+    const ids = aws.keys.map((k) => k.accessKeyId);
     expect(ids).toContain(saved.accessKeyId);
     expect(ids).toContain(s.key.accessKeyId);
     expect(ids).toHaveLength(2);
   });
 
   it("a run that died after CreateAccessKey is cleaned up by the next run, which says so", async () => {
-    const world = new World();
-    const s = await setup(world);
+    const aws = new FakeAws();
+    const s = await setup(aws);
     await new Journal(s.path).put({
       profile: "dev",
       userName: "dev",
       account: "111",
       keysBefore: [s.key.accessKeyId],
-      startedAt: new Date(world.clockMs).toISOString(),
-      createSentAt: new Date(world.clockMs).toISOString(),
+      startedAt: new Date(aws.clockMs).toISOString(),
+      createSentAt: new Date(aws.clockMs).toISOString(),
       pid: 999_999_999,
     });
-    world.addKey("dev"); // the key the dead run created; its secret never reached the file
+    aws.addKey("dev"); // the key the dead run created; its secret never reached the file
     const result = await rotate(s.request, s.deps);
     expect(result.status).toBe("done");
     expect(result.recoveredKeys).toHaveLength(1);
     expect(s.events.some((e) => e.type === "note" && /interrupted keyctl run/.test(e.message))).toBe(true);
     const held = await heldKeys(s.path);
-    for (const k of world.keys) expect(held.has(k.accessKeyId)).toBe(true);
+    for (const k of aws.keys) expect(held.has(k.accessKeyId)).toBe(true);
   });
 
   it("waits for a propagating key with backoff and succeeds", async () => {
-    const world = new World();
-    const s = await setup(world);
-    world.propagationMs = 8_000;
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    aws.propagationMs = 8_000;
     const result = await rotate(s.request, s.deps);
     expect(result.status).toBe("done");
     expect(result.verifiedAfterMs).toBeGreaterThanOrEqual(8_000);
-    expect(world.log.filter((op) => op === "GetCallerIdentity").length).toBeGreaterThan(3);
+    expect(aws.log.filter((op) => op === "GetCallerIdentity").length).toBeGreaterThan(3);
   });
 
   it("past the verification bound: exit 3, the old key untouched and kept in -previous", async () => {
-    const world = new World();
-    const s = await setup(world);
-    world.propagationMs = Number.POSITIVE_INFINITY;
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    aws.propagationMs = Number.POSITIVE_INFINITY;
     const result = await rotate({ ...s.request, oldKeyPolicy: "delete", verifyTimeoutMs: 10_000 }, s.deps);
     expect(result.status).toBe("partial");
     expect(result.exitCode).toBe(3);
-    expect(world.log).not.toContain("UpdateAccessKey");
-    expect(world.keys.find((k) => k.accessKeyId === s.key.accessKeyId)?.status).toBe("Active");
+    expect(aws.log).not.toContain("UpdateAccessKey");
+    expect(aws.keys.find((k) => k.accessKeyId === s.key.accessKeyId)?.status).toBe("Active");
     const doc = CredentialsDocument.parse(await readFile(s.path, "utf8"));
     expect(doc.get("dev-previous", "aws_access_key_id")).toBe(s.key.accessKeyId);
   });
 
   it("--old-key deactivate only after the new key is proven", async () => {
-    const world = new World();
-    const s = await setup(world);
+    const aws = new FakeAws();
+    const s = await setup(aws);
     const result = await rotate({ ...s.request, oldKeyPolicy: "deactivate" }, s.deps);
     expect(result.oldKey).toBe("deactivated");
-    const verify = world.log.lastIndexOf("GetCallerIdentity");
-    expect(world.log.indexOf("UpdateAccessKey")).toBeGreaterThan(verify);
-    expect(world.keys.find((k) => k.accessKeyId === s.key.accessKeyId)?.status).toBe("Inactive");
+    const verify = aws.log.lastIndexOf("GetCallerIdentity");
+    expect(aws.log.indexOf("UpdateAccessKey")).toBeGreaterThan(verify);
+    expect(aws.keys.find((k) => k.accessKeyId === s.key.accessKeyId)?.status).toBe("Inactive");
   });
 });
 
 describe("the clean-up after a run that died (only what it can prove it made)", () => {
   const DEAD_PID = 999_999_999;
-  async function died(world: World, s: Awaited<ReturnType<typeof setup>>, extra: Partial<JournalEntry> = {}) {
-    const at = new Date(world.clockMs).toISOString();
+  async function died(aws: FakeAws, s: Awaited<ReturnType<typeof setup>>, extra: Partial<JournalEntry> = {}) {
+    const at = new Date(aws.clockMs).toISOString();
     await new Journal(s.path).put({
       profile: "dev",
       userName: "dev",
@@ -360,39 +219,39 @@ describe("the clean-up after a run that died (only what it can prove it made)", 
     events.filter((e) => e.type === "warn").map((e) => (e as { message: string }).message);
 
   it("leaves a key created after the dead call's window alone and prints the command to delete it", async () => {
-    const world = new World();
-    const s = await setup(world);
-    await died(world, s);
-    world.clockMs += 10 * 60_000; // another machine's key, ten minutes later
-    const other = world.addKey("dev");
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    await died(aws, s);
+    aws.clockMs += 10 * 60_000; // another machine's key, ten minutes later
+    const other = aws.addKey("dev");
     s.deps.confirm = async () => false;
     await rotate(s.request, s.deps).catch(() => {});
-    expect(world.keys.map((k) => k.accessKeyId)).toContain(other.accessKeyId);
+    expect(aws.keys.map((k) => k.accessKeyId)).toContain(other.accessKeyId);
     expect(warnings(s.events).join("\n")).toContain(
       `aws iam delete-access-key --user-name dev --access-key-id ${other.accessKeyId}`,
     );
   });
 
   it("leaves a key inside the window alone when AWS has seen it signing (someone holds its secret)", async () => {
-    const world = new World();
-    const s = await setup(world);
-    await died(world, s);
-    const other = world.addKey("dev");
-    world.lastUsed.set(other.accessKeyId, new Date(world.clockMs));
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    await died(aws, s);
+    const other = aws.addKey("dev");
+    aws.lastUsed.set(other.accessKeyId, new Date(aws.clockMs));
     await rotate(s.request, s.deps).catch(() => {});
-    expect(world.keys.map((k) => k.accessKeyId)).toContain(other.accessKeyId);
-    expect(world.log).not.toContain("DeleteAccessKey");
+    expect(aws.keys.map((k) => k.accessKeyId)).toContain(other.accessKeyId);
+    expect(aws.log).not.toContain("DeleteAccessKey");
   });
 
   it("changes nothing under --dry-run and says what it would remove", async () => {
-    const world = new World();
-    const s = await setup(world);
-    await died(world, s);
-    const stray = world.addKey("dev");
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    await died(aws, s);
+    const stray = aws.addKey("dev");
     const result = await rotate({ ...s.request, dryRun: true }, s.deps);
     expect(result.status).toBe("planned");
-    expect(world.keys.map((k) => k.accessKeyId)).toContain(stray.accessKeyId);
-    expect(world.log).not.toContain("DeleteAccessKey");
+    expect(aws.keys.map((k) => k.accessKeyId)).toContain(stray.accessKeyId);
+    expect(aws.log).not.toContain("DeleteAccessKey");
     expect((await new Journal(s.path).entries()).has("dev")).toBe(true);
     expect(
       s.events.some(
@@ -402,32 +261,32 @@ describe("the clean-up after a run that died (only what it can prove it made)", 
   });
 
   it("changes nothing for a profile --older-than skips", async () => {
-    const world = new World();
-    const s = await setup(world);
-    await died(world, s);
-    const stray = world.addKey("dev");
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    await died(aws, s);
+    const stray = aws.addKey("dev");
     const result = await rotate({ ...s.request, olderThanDays: 90 }, s.deps);
     expect(result.status).toBe("skipped");
-    expect(world.keys.map((k) => k.accessKeyId)).toContain(stray.accessKeyId);
-    expect(world.log).not.toContain("DeleteAccessKey");
+    expect(aws.keys.map((k) => k.accessKeyId)).toContain(stray.accessKeyId);
+    expect(aws.log).not.toContain("DeleteAccessKey");
   });
 
   it("does not act for another IAM user than the one the profile's key proves", async () => {
-    const world = new World();
-    const s = await setup(world);
-    const victim = world.addKey("victim");
-    await died(world, s, { userName: "victim", keysBefore: [] });
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    const victim = aws.addKey("victim");
+    await died(aws, s, { userName: "victim", keysBefore: [] });
     await rotate(s.request, s.deps);
-    expect(world.keys.map((k) => k.accessKeyId)).toContain(victim.accessKeyId);
+    expect(aws.keys.map((k) => k.accessKeyId)).toContain(victim.accessKeyId);
     expect(warnings(s.events).join("\n")).toMatch(/leaves victim's keys alone/);
   });
 
   it("works for profile names that are JavaScript object members", async () => {
     for (const name of ["__proto__", "constructor", "toString", "my prod.eu"]) {
-      const world = new World();
-      const s = await setup(world);
+      const aws = new FakeAws();
+      const s = await setup(aws);
       await writeFile(s.path, s.text.replace("[dev]", `[${name}]`));
-      const at = new Date(world.clockMs).toISOString();
+      const at = new Date(aws.clockMs).toISOString();
       await new Journal(s.path).put({
         profile: name,
         userName: "dev",
@@ -439,7 +298,7 @@ describe("the clean-up after a run that died (only what it can prove it made)", 
       });
       const entries = await new Journal(s.path).entries();
       expect([...entries.keys()], name).toEqual([name]);
-      const stray = world.addKey("dev");
+      const stray = aws.addKey("dev");
       const result = await rotate({ ...s.request, profile: name }, s.deps);
       expect(result.status, name).toBe("done");
       expect(result.recoveredKeys, name).toEqual([stray.accessKeyId]);
@@ -460,44 +319,44 @@ describe("the clean-up after a run that died (only what it can prove it made)", 
     ["not a journal", async (path: string) => writeFile(path, '{"entries":[1]}\n', { mode: 0o600 })],
   ] as const) {
     it(`refuses a journal that is ${what}, in one line, and touches no key`, async () => {
-      const world = new World();
-      const s = await setup(world);
-      await died(world, s, { keysBefore: [] }); // it would claim every key of the user
+      const aws = new FakeAws();
+      const s = await setup(aws);
+      await died(aws, s, { keysBefore: [] }); // it would claim every key of the user
       await plant(`${s.path}.keyctl-journal`);
       const err = (await rotate(s.request, s.deps).catch((e: unknown) => e)) as KeyctlError;
       expect(err).toBeInstanceOf(KeyctlError);
       expect(err.message).toMatch(/does not trust the rotation journal .* touched no key/);
       expect(err.message).not.toContain("\n");
-      expect(world.log).toEqual([]);
-      expect(world.keys.map((k) => k.accessKeyId)).toEqual([s.key.accessKeyId]);
+      expect(aws.log).toEqual([]);
+      expect(aws.keys.map((k) => k.accessKeyId)).toEqual([s.key.accessKeyId]);
     });
   }
 });
 
 describe("the last proven key", () => {
   it("a rerun after exit 3 proves the current key first and, while it fails, deletes and deactivates nothing (exit 3)", async () => {
-    const world = new World();
-    const s = await setup(world);
-    world.propagationMs = Number.POSITIVE_INFINITY;
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    aws.propagationMs = Number.POSITIVE_INFINITY;
     const first = await rotate({ ...s.request, verifyTimeoutMs: 5_000 }, s.deps);
     expect(first.exitCode).toBe(3);
-    world.log = [];
+    aws.log = [];
     const err = (await rotate({ ...s.request, oldKeyPolicy: "delete", verifyTimeoutMs: 5_000 }, s.deps).catch(
       (e: unknown) => e,
     )) as KeyctlError;
     expect(err).toBeInstanceOf(KeyctlError);
     expect(err.exitCode).toBe(3);
     expect(err.message).toMatch(/still not accepted by AWS.*keeps the key in \[dev-previous\]/);
-    expect(world.log).not.toContain("DeleteAccessKey");
-    expect(world.log).not.toContain("UpdateAccessKey");
-    expect(world.log).not.toContain("CreateAccessKey");
-    expect(world.keys.find((k) => k.accessKeyId === s.key.accessKeyId)?.status).toBe("Active");
+    expect(aws.log).not.toContain("DeleteAccessKey");
+    expect(aws.log).not.toContain("UpdateAccessKey");
+    expect(aws.log).not.toContain("CreateAccessKey");
+    expect(aws.keys.find((k) => k.accessKeyId === s.key.accessKeyId)?.status).toBe("Active");
   });
 
   it("once the current key works, the rerun rotates normally (the -previous key may then make room)", async () => {
-    const world = new World();
-    const s = await setup(world);
-    world.propagationMs = 60_000;
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    aws.propagationMs = 60_000;
     const first = await rotate({ ...s.request, verifyTimeoutMs: 5_000 }, s.deps);
     expect(first.exitCode).toBe(3);
     // Self-service: the rerun signs with the key the first run saved.
@@ -508,13 +367,13 @@ describe("the last proven key", () => {
   });
 
   it("a second run while the first is still verifying is refused with the first one's pid", async () => {
-    const world = new World();
-    const s = await setup(world);
-    world.propagationMs = 8_000;
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    aws.propagationMs = 8_000;
     let second: unknown;
-    world.onCall = async (op) => {
+    aws.onCall = async (op) => {
       // The first run is polling STS with its new key, its journal entry saved.
-      if (op === "GetCallerIdentity" && second === undefined && world.keys.length === 2) {
+      if (op === "GetCallerIdentity" && second === undefined && aws.keys.length === 2) {
         second = rotate(s.request, { ...s.deps, journal: new Journal(s.path) }).catch((e: unknown) => e);
         second = await second;
       }
@@ -534,9 +393,9 @@ describe("the last proven key", () => {
 
 describe("the -previous profile is keyctl's only when it can prove it", () => {
   it("refuses to overwrite a [dev-previous] holding another IAM user's working key, naming a way out", async () => {
-    const world = new World();
-    const s = await setup(world);
-    const bob = world.addKey("bob");
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    const bob = aws.addKey("bob");
     const mine = `${s.text}\n[dev-previous]\n# bob's key, my own profile\naws_access_key_id = ${bob.accessKeyId}\naws_secret_access_key = ${bob.secretAccessKey}\n`;
     await writeFile(s.path, mine);
     const err = (await rotate(s.request, s.deps).catch((e: unknown) => e)) as KeyctlError;
@@ -544,7 +403,7 @@ describe("the -previous profile is keyctl's only when it can prove it", () => {
     expect(err.message).toMatch(
       /\[dev-previous\] holds a working key of arn:aws:iam::111:user\/bob.*--previous-name/,
     );
-    expect(world.log).not.toContain("CreateAccessKey");
+    expect(aws.log).not.toContain("CreateAccessKey");
     expect(await readFile(s.path, "utf8")).toBe(mine);
 
     const result = await rotate({ ...s.request, previousName: "dev-old" }, s.deps);
@@ -555,8 +414,8 @@ describe("the -previous profile is keyctl's only when it can prove it", () => {
   });
 
   it("rewrites its own [dev-previous] (an older key of dev) keeping the comments in it", async () => {
-    const world = new World();
-    const s = await setup(world);
+    const aws = new FakeAws();
+    const s = await setup(aws);
     const first = await rotate(s.request, s.deps);
     let text = await readFile(s.path, "utf8");
     text = text.replace("# keyctl: previous key of [dev]\n", "# keyctl: previous key of [dev]\n; my note\n");
@@ -570,8 +429,8 @@ describe("the -previous profile is keyctl's only when it can prove it", () => {
   });
 
   it("overwrites a [dev-previous] whose key AWS no longer accepts (nothing that works is lost)", async () => {
-    const world = new World();
-    const s = await setup(world);
+    const aws = new FakeAws();
+    const s = await setup(aws);
     await writeFile(
       s.path,
       `${s.text}[dev-previous]\naws_access_key_id = AKIAGONE000000000000\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYGONE000000\n`,
@@ -588,10 +447,10 @@ describe("another keyctl finishing a rotation of the same profile meanwhile", ()
   }
 
   it("its write landing after this run's check, just before its backup and claim: the key dev now holds is not deleted", async () => {
-    const world = new World();
-    const s = await setup(world);
+    const aws = new FakeAws();
+    const s = await setup(aws);
     // The other run's new key: IAM lists it before that run's write reaches the file.
-    const theirs = world.addKey("dev");
+    const theirs = aws.addKey("dev");
     const withLock = s.store.withLock.bind(s.store);
     let landed = false;
     // The first hold of the lock is the one that makes the backup and claims the journal entry.
@@ -605,17 +464,17 @@ describe("another keyctl finishing a rotation of the same profile meanwhile", ()
     const run = rotate(s.request, { ...s.deps, confirm: async () => true });
     await expect(run).rejects.toThrow(/Profile dev changed while keyctl was preparing/);
     expect(landed).toBe(true);
-    expect(world.keys.map((k) => k.accessKeyId)).toContain(theirs.accessKeyId);
-    expect(world.log).not.toContain("DeleteAccessKey");
+    expect(aws.keys.map((k) => k.accessKeyId)).toContain(theirs.accessKeyId);
+    expect(aws.log).not.toContain("DeleteAccessKey");
   });
 
   it("before the question at the 2-key limit: no question calls the key dev now holds unused", async () => {
-    const world = new World();
-    const s = await setup(world);
+    const aws = new FakeAws();
+    const s = await setup(aws);
     let theirs: StaticCredentials | undefined;
-    world.onCall = async (op) => {
+    aws.onCall = async (op) => {
       if (op === "ListAccessKeys" && !theirs) {
-        theirs = world.addKey("dev");
+        theirs = aws.addKey("dev");
         await writeFile(s.path, rotatedText(s, theirs));
       }
     };
@@ -629,6 +488,6 @@ describe("another keyctl finishing a rotation of the same profile meanwhile", ()
     );
     expect(theirs).toBeDefined();
     expect(questions).toEqual([]);
-    expect(world.keys.map((k) => k.accessKeyId)).toContain(theirs!.accessKeyId);
+    expect(aws.keys.map((k) => k.accessKeyId)).toContain(theirs!.accessKeyId);
   });
 });

@@ -1,7 +1,7 @@
-import { KeyctlError, UnexpectedError } from "../errors.js";
-import { installInterruptHandlers, onStop } from "../util/interrupt.js";
-import { parseArgs } from "./args.js";
-import { createOutput, type Output } from "./output.js";
+import { parseArgs } from "./cli/args.js";
+import { createOutput, type Output } from "./cli/output.js";
+import { KeyctlError, UnexpectedError } from "./errors.js";
+import { installInterruptHandlers, onStop } from "./util/interrupt.js";
 
 // The SDK prints a Node-version notice on every run under Node 20; users cannot act on it.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -25,23 +25,23 @@ async function main(argv: readonly string[]): Promise<number> {
   };
   switch (input.command) {
     case "list": {
-      const { runList } = await import("../commands/list.js");
+      const { runList } = await import("./commands/list.js");
       return runList(input, out);
     }
     case "restore": {
-      const { runRestore } = await import("../commands/restore.js");
+      const { runRestore } = await import("./commands/restore.js");
       return runRestore(input, out);
     }
     case "history": {
-      const { runHistory } = await import("../commands/history.js");
+      const { runHistory } = await import("./commands/history.js");
       return runHistory(input, out);
     }
     case "schedule": {
-      const { runSchedule } = await import("../commands/schedule.js");
+      const { runSchedule } = await import("./commands/schedule.js");
       return runSchedule(input, out);
     }
     default: {
-      const { runAws } = await import("../commands/aws.js");
+      const { runAws } = await import("./commands/aws.js");
       return runAws(input, out);
     }
   }
