@@ -44,6 +44,12 @@ export function parseArn(arn: string): ParsedArn {
   return { partition, account, kind: "other" };
 }
 
+/** The identity STS answered is exactly this IAM user of this account (not a role, not root). */
+export function isIamUser(identity: CallerIdentity, user: { userName: string; account: string }): boolean {
+  const parsed = parseArn(identity.arn);
+  return parsed.kind === "user" && parsed.userName === user.userName && identity.account === user.account;
+}
+
 function refuseNonUser(profile: string, identity: CallerIdentity): never {
   const parsed = parseArn(identity.arn);
   if (parsed.kind === "root") {

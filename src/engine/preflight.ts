@@ -6,7 +6,7 @@ import { ExitCode, KeyctlError } from "../errors.js";
 import { isKeyctlCopy, previousName } from "../profiles.js";
 import type { CredentialsStore } from "../store/store.js";
 import { shellQuote } from "../util/shell.js";
-import { parseArn, proveOwner, type TargetOwner } from "./identity.js";
+import { isIamUser, proveOwner, type TargetOwner } from "./identity.js";
 import { failureKind, signerRefused } from "./messages.js";
 import type { TargetProfile } from "./plan.js";
 import { type AccessKey, type Clock, isAwsCallError, type KeyLastUsed } from "./ports.js";
@@ -126,9 +126,7 @@ export async function provePreviousIsOurs(
     let arn: string;
     try {
       const who = await deps.sts.callerIdentity({ accessKeyId: id, secretAccessKey: secret });
-      const parsed = parseArn(who.arn);
-      if (parsed.kind === "user" && parsed.userName === owner.userName && who.account === owner.account)
-        return;
+      if (isIamUser(who, owner)) return;
       arn = who.arn;
     } catch (err) {
       if (failureKind(err) === "key-refused") return;

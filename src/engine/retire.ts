@@ -2,7 +2,7 @@ import { ExitCode, KeyctlError } from "../errors.js";
 import type { CredentialsDocument } from "../ini/document.js";
 import { previousName } from "../profiles.js";
 import type { CredentialsStore } from "../store/store.js";
-import { proveOwner } from "./identity.js";
+import { isIamUser, proveOwner } from "./identity.js";
 import { describeAwsError } from "./messages.js";
 import { readTarget, usersOfKey } from "./plan.js";
 import type { AuthSession, Clock, StsPort } from "./ports.js";
@@ -126,7 +126,7 @@ export async function retireWhenUnused(
         `Profile ${profile}'s current key does not work (${describeAwsError(err)}), so its old key ${oldId} is kept.`,
       );
     });
-    if (id.account !== owner.account || id.arn.split("/").pop() !== owner.userName) {
+    if (!isIamUser(id, owner)) {
       throw new KeyctlError(
         `Profile ${profile}'s key signs as ${id.arn}, not as IAM user ${owner.userName}; its old key ${oldId} is kept.`,
       );

@@ -59,9 +59,8 @@ export async function rotate(request: RotationRequest, deps: RotationDeps): Prom
       dryRun: request.dryRun || skip !== undefined,
     });
     recoveredKeys.push(...cleanUp.removed);
-    if (cleanUp.removed.length > 0) keys = keys.filter((k) => !cleanUp.removed.includes(k.accessKeyId));
-    if (cleanUp.wouldRemove.length > 0)
-      keys = keys.filter((k) => !cleanUp.wouldRemove.includes(k.accessKeyId));
+    const gone = new Set([...cleanUp.removed, ...cleanUp.wouldRemove]);
+    keys = keys.filter((k) => !gone.has(k.accessKeyId));
   }
 
   const plan = planRotation({

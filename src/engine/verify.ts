@@ -4,6 +4,7 @@
 import { ExitCode, KeyctlError } from "../errors.js";
 import { interrupted } from "../util/interrupt.js";
 import { retry } from "../util/retry.js";
+import { isIamUser } from "./identity.js";
 import { describeAwsError, shortFailure } from "./messages.js";
 import type { RotationPlan, TargetProfile } from "./plan.js";
 import { isAwsCallError, type StaticCredentials } from "./ports.js";
@@ -26,8 +27,7 @@ export async function verifyNewKey(
     await retry(
       async () => {
         const id = await deps.sts.callerIdentity(key);
-        const userName = id.arn.split(":").slice(5).join(":").split("/").pop();
-        if (plan && (id.account !== plan.account || userName !== plan.userName)) {
+        if (plan && !isIamUser(id, plan)) {
           throw new KeyctlError(
             `The key ${key.accessKeyId} signs as ${id.arn}, not as IAM user ${plan.userName}; no other key was touched. Check the key in IAM.`,
             ExitCode.partial,
