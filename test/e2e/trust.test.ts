@@ -208,11 +208,12 @@ describe("keys in use anywhere on this machine", () => {
 
     const yes = await runCli(["-t", "alice", "--yes"], { home: home.home, endpoint: w.endpoint });
     expect(yes.status, yes.stderr).toBe(0);
+    expect(w.proxy.calls.filter((c) => c.action === "CreateAccessKey")).toHaveLength(1);
     expect(await keyIds(w.fx, "alice")).not.toContain(other.accessKeyId);
     expect(yes.stderr).toMatch(/Deleted key .* 0 day\(s\) ago/);
   });
 
-  it("a key unused for a week is deleted to make room on a plain yes, after the question", async () => {
+  it("a key AWS reports unused is deleted to make room on a plain yes, after the question", async () => {
     const { alice } = await createUsers(w.fx, { alice: "self" });
     const other = await w.fx.createKey("alice");
     const home = await makeHome(profileText("alice", alice));

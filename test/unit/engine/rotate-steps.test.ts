@@ -468,6 +468,30 @@ describe("another keyctl finishing a rotation of the same profile meanwhile", ()
     expect(aws.log).not.toContain("DeleteAccessKey");
   });
 
+  it("at the 2-key limit a key of unknown last use wants --yes; a 'y' deletes only a key AWS saw unused", async () => {
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    const other = aws.addKey("dev");
+    const questions: string[] = [];
+    const yes = async (q: string) => {
+      questions.push(q);
+      return true;
+    };
+    aws.failures.set("GetAccessKeyLastUsed", new AwsCallError("AccessDenied", "GetAccessKeyLastUsed", "no"));
+    const refused = await rotate(s.request, { ...s.deps, confirm: yes }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(KeyctlError);
+    expect((refused as KeyctlError).message).toMatch(/its last use is unknown.*run again with --yes/);
+    expect(questions).toEqual([]);
+    expect(aws.keys.map((k) => k.accessKeyId)).toContain(other.accessKeyId);
+    expect(aws.log).not.toContain("CreateAccessKey");
+
+    aws.failures.delete("GetAccessKeyLastUsed");
+    const done = await rotate(s.request, { ...s.deps, confirm: yes });
+    expect(done.status).toBe("done");
+    expect(questions).toHaveLength(1);
+    expect(aws.keys.map((k) => k.accessKeyId)).not.toContain(other.accessKeyId);
+  });
+
   it("before the question at the 2-key limit: no question calls the key dev now holds unused", async () => {
     const aws = new FakeAws();
     const s = await setup(aws);
