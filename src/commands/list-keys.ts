@@ -9,7 +9,11 @@ import { type CommandContext, openFor } from "./context.js";
 
 const DAY = 86_400_000;
 const ROTATE_AFTER_DAYS = 90;
-/** IAM calls in flight at most: one user's after another's cost a round trip each. */
+/**
+ * IAM calls in flight at most: one user's after another's cost a round trip each. Kept moderate
+ * rather than sized to the latency: IAM's rate limit is the account's, shared with every other tool
+ * in it, and the adaptive bound lowers it further when IAM throttles.
+ */
 const IAM_CONCURRENCY = 32;
 
 function iamLimit(): AdaptiveLimit {
@@ -99,6 +103,8 @@ export async function runListKeys(ctx: CommandContext): Promise<number> {
     const { auth } = await openFor(ctx, authProfile);
     const users = await auth.iam.listUsers();
     // One bound for every per-user call: a user's last-used calls start as soon as its list is in.
+    // Not the credential report instead of GetAccessKeyLastUsed: it may be hours old (a key used
+    // since would show its earlier use as the last), has no key ids and needs two more permissions.
     const pool = iamLimit();
     const perUser = await Promise.all(
       users.map(async (u) =>
