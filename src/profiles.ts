@@ -63,17 +63,23 @@ export function listProfiles(doc: ProfileReader): ProfileSummary[] {
 
 /**
  * Key id → the profiles holding it, in file order. Without `-previous` copies unless asked: those
- * hold a key for keyctl's own bookkeeping, not because something signs with it.
+ * hold a key for keyctl's own bookkeeping, not because something signs with it. `except`: a
+ * profile left out whatever it holds.
  */
 export function keyHolders(
   doc: CredentialsDocument,
-  options: { withPrevious?: boolean } = {},
+  options: { withPrevious?: boolean; except?: string } = {},
 ): Map<string, string[]> {
+  // One pass over every profile of the file, appending in place: on a file of thousands of profiles
+  // a copied list per profile (or a second pass to filter) was most of a rotation's look-ups.
   const holders = new Map<string, string[]>();
   for (const name of doc.profileNames()) {
+    if (name === options.except) continue;
     const id = doc.get(name, "aws_access_key_id");
     if (!id || (!options.withPrevious && isKeyctlCopy(doc, name))) continue;
-    holders.set(id, [...(holders.get(id) ?? []), name]);
+    const list = holders.get(id);
+    if (list) list.push(name);
+    else holders.set(id, [name]);
   }
   return holders;
 }

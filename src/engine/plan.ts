@@ -113,11 +113,7 @@ export function readTarget(
     secretAccessKey: settings.get("aws_secret_access_key")!,
   };
   // The previous profile is not a holder: whether keyctl may overwrite it is proven before the write.
-  const holders = new Map<string, readonly string[]>();
-  for (const [id, names] of keyHolders(doc)) {
-    const rest = names.filter((n) => n !== previousProfile);
-    if (rest.length > 0) holders.set(id, rest);
-  }
+  const holders: ReadonlyMap<string, readonly string[]> = keyHolders(doc, { except: previousProfile });
   const sharedWith = (holders.get(key.accessKeyId) ?? []).filter((p) => p !== profile);
   const previousKeyId = doc.get(previousProfile, "aws_access_key_id");
   const previousSecret = doc.get(previousProfile, "aws_secret_access_key");

@@ -62,6 +62,7 @@ export interface Entry {
   readonly valueEnd: number;
 }
 
+/** A section as the document's last analysis found it; valid until the document's next edit. */
 export interface Section {
   readonly name: string;
   readonly headerLine: number;
@@ -71,7 +72,7 @@ export interface Section {
 }
 
 const INLINE_COMMENT = /(^|\s)[;#]/;
-const NO_SECTIONS: readonly Section[] = [];
+const NO_SECTIONS: readonly never[] = [];
 const BOM = "\uFEFF";
 
 function splitLines(text: string): RawLine[] {
@@ -118,12 +119,119 @@ function isBlankOrComment(text: string): boolean {
   return t === "" || t.startsWith("#") || t.startsWith(";");
 }
 
+/**
+ * A section of the analysis. Its entries are read from the lines only when asked for: a look-up
+ * over every profile of a big file (which profiles hold a key) then keeps no entry objects alive.
+ * The line array it reads is never changed once an analysis refers to it (edits copy it first).
+ */
+class ParsedSection implements Section {
+  readonly name: string;
+  readonly headerLine: number;
+  readonly lastContentLine: number;
+  readonly #lines: readonly RawLine[];
+  #entries: readonly Entry[] | undefined;
+
+  constructor(
+    name: string,
+    headerLine: number,
+    lastContentLine: number,
+    lines: readonly RawLine[],
+    entries?: readonly Entry[],
+  ) {
+    this.name = name;
+    this.headerLine = headerLine;
+    this.lastContentLine = lastContentLine;
+    this.#lines = lines;
+    this.#entries = entries;
+  }
+
+  get entries(): readonly Entry[] {
+    if (!this.#entries) {
+      const out: Entry[] = [];
+      scanEntries(this.#lines, this.headerLine + 1, this.lastContentLine, (e) => {
+        out.push(e);
+      });
+      this.#entries = out;
+    }
+    return this.#entries;
+  }
+
+  /** The last value of `key` (lower case) here, without keeping the entries. */
+  lastValue(key: string): string | undefined {
+    if (this.#entries) {
+      for (let j = this.#entries.length - 1; j >= 0; j--)
+        if (this.#entries[j]!.key === key) return this.#entries[j]!.value;
+      return undefined;
+    }
+    let found: string | undefined;
+    scanEntries(this.#lines, this.headerLine + 1, this.lastContentLine, (e) => {
+      if (e.key === key) found = e.value;
+    });
+    return found;
+  }
+
+  /** The same section with entry `at` replaced (an edit of one value, on that one line). */
+  withEntry(at: number, entry: Entry, lines: readonly RawLine[]): ParsedSection {
+    const entries = [...this.entries];
+    entries[at] = entry;
+    return new ParsedSection(this.name, this.headerLine, this.lastContentLine, lines, entries);
+  }
+}
+
+/**
+ * The entries of body lines `from`..`to` of one section, in order. Whole-line comments and blank
+ * lines are none; an empty value opens a sub-setting block that an unindented line closes.
+ */
+function scanEntries(
+  lines: readonly RawLine[],
+  from: number,
+  to: number,
+  visit: (entry: Entry) => void,
+): void {
+  let subSection: string | undefined;
+  for (let index = from; index <= to; index++) {
+    const text = lines[index]!.text;
+    const n = text.length;
+    let lead = 0;
+    while (lead < n && isSpace(text.charCodeAt(lead))) lead++;
+    if (lead === n) continue;
+    const first = text.charCodeAt(lead);
+    if (first === 35 || first === 59) continue; // # or ; : a whole-line comment
+    const content = text.includes("#") || text.includes(";") ? contentOf(text) : text;
+    const eq = content.indexOf("=");
+    if (eq <= lead) continue;
+    const name = content.slice(lead, eq).trim().toLowerCase();
+    let valueStart = eq + 1;
+    while (valueStart < content.length && isSpace(content.charCodeAt(valueStart))) valueStart++;
+    let valueEnd = content.length;
+    while (valueEnd > valueStart && isSpace(content.charCodeAt(valueEnd - 1))) valueEnd--;
+    if (valueStart === valueEnd) {
+      subSection = name;
+      continue;
+    }
+    if (subSection !== undefined && lead === 0) subSection = undefined;
+    visit({
+      key: subSection !== undefined ? `${subSection}.${name}` : name,
+      value: content.slice(valueStart, valueEnd),
+      line: index,
+      valueStart,
+      valueEnd,
+    });
+  }
+}
+
 export class CredentialsDocument implements ProfileReader {
   private bom: string;
+  /**
+   * The lines. An array an analysis or another document refers to is never changed: an edit
+   * copies it first (ownLines) and replaces a line object rather than changing it.
+   */
   private lines: RawLine[];
-  private parsed: Section[] = [];
+  /** Whether `lines` is referred to elsewhere (another document, an analysis): copied before a change. */
+  private linesShared = false;
+  private parsed: ParsedSection[] = [];
   /** Sections by name, in file order: profile look-ups stay O(1) on files with thousands of them. */
-  private byName = new Map<string, Section[]>();
+  private byName = new Map<string, ParsedSection[]>();
   /**
    * Whether `lines` changed since the last analysis. Edits only mark it and the next look-up
    * analyses once: a rotation's several edits of a big file cost one analysis, not one each.
@@ -153,30 +261,43 @@ export class CredentialsDocument implements ProfileReader {
 
   /**
    * An independent document with the same text, to edit while this one stays as it is: cheaper
-   * than parsing the text again (the lines are copied, the analysis is shared until an edit).
+   * than parsing the text again (the lines and the analysis are shared until an edit copies them).
    */
   clone(): CredentialsDocument {
-    const copy = new CredentialsDocument(
-      this.bom,
-      this.lines.map((l) => ({ text: l.text, eol: l.eol })),
-      this.flavour,
-    );
+    const copy = new CredentialsDocument(this.bom, this.lines, this.flavour);
+    this.linesShared = true;
+    copy.linesShared = true;
     if (!this.stale) {
       copy.parsed = this.parsed;
       copy.byName = this.byName;
       copy.stale = false;
       copy.shared = true;
+      this.shared = true;
     }
     return copy;
   }
 
-  /** Makes the shared analysis this document's own before an edit patches it in place. */
+  /** Makes the shared analysis this document's own before an edit patches it (sections stay shared). */
   private unshare(): void {
     if (!this.shared) return;
-    this.parsed = this.parsed.map((s) => ({ ...s, entries: [...s.entries] }));
-    this.byName = new Map();
-    this.addNames(this.parsed);
+    this.parsed = [...this.parsed];
+    this.byName = new Map(this.byName);
     this.shared = false;
+  }
+
+  /** The lines, this document's own to change. */
+  private ownLines(): RawLine[] {
+    if (this.linesShared) {
+      this.lines = [...this.lines];
+      this.linesShared = false;
+    }
+    return this.lines;
+  }
+
+  /** Gives line `at` a new text or ending (a new line object: the old one may be shared). */
+  private replaceLine(at: number, change: Partial<RawLine>): void {
+    const lines = this.ownLines();
+    lines[at] = { ...lines[at]!, ...change };
   }
 
   toString(): string {
@@ -212,7 +333,7 @@ export class CredentialsDocument implements ProfileReader {
   }
 
   /** The sections of a profile without a copy, for the look-ups here (callers get a copy). */
-  private named(name: string): readonly Section[] {
+  private named(name: string): readonly ParsedSection[] {
     this.index();
     return this.byName.get(name) ?? NO_SECTIONS;
   }
@@ -238,8 +359,8 @@ export class CredentialsDocument implements ProfileReader {
     const wanted = key.toLowerCase();
     const sections = this.named(name);
     for (let i = sections.length - 1; i >= 0; i--) {
-      const entries = sections[i]!.entries;
-      for (let j = entries.length - 1; j >= 0; j--) if (entries[j]!.key === wanted) return entries[j]!.value;
+      const value = sections[i]!.lastValue(wanted);
+      if (value !== undefined) return value;
     }
     return undefined;
   }
@@ -255,19 +376,30 @@ export class CredentialsDocument implements ProfileReader {
     if (sections.length === 0) throw new Error(`no section [${name}]`);
     const wanted = key.toLowerCase();
     for (let i = sections.length - 1; i >= 0; i--) {
-      const entries = sections[i]!.entries as Entry[];
-      const at = findLastIndex(entries, (e) => e.key === wanted);
-      const entry = entries[at];
+      const section = sections[i]!;
+      const at = findLastIndex(section.entries, (e) => e.key === wanted);
+      const entry = section.entries[at];
       if (entry) {
-        const line = this.lines[entry.line]!;
-        const text = line.text;
+        const text = this.lines[entry.line]!.text;
         const gap =
           entry.valueStart === entry.valueEnd && !/\s$/.test(text.slice(0, entry.valueStart)) ? " " : "";
-        line.text = text.slice(0, entry.valueStart) + gap + value + text.slice(entry.valueEnd);
+        this.replaceLine(entry.line, {
+          text: text.slice(0, entry.valueStart) + gap + value + text.slice(entry.valueEnd),
+        });
         // assertValue keeps the line what it was (same key, no comment, no break): only this
         // entry's value moves, so the analysis is patched instead of redone over the whole file.
         const valueStart = entry.valueStart + gap.length;
-        entries[at] = { ...entry, value, valueStart, valueEnd: valueStart + value.length };
+        const patched = section.withEntry(
+          at,
+          { ...entry, value, valueStart, valueEnd: valueStart + value.length },
+          this.lines,
+        );
+        this.parsed[this.parsed.indexOf(section)] = patched;
+        const profile = this.flavour === "config" ? configProfileName(section.name) : section.name;
+        this.byName.set(
+          profile!,
+          sections.map((s) => (s === section ? patched : s)),
+        );
         return;
       }
     }
@@ -326,10 +458,10 @@ export class CredentialsDocument implements ProfileReader {
       const endedBare =
         s.lastContentLine === this.lines.length - 1 && this.lines[s.lastContentLine]!.eol === "";
       const kept = this.commentLines(name).filter((c) => !body.includes(c));
-      this.lines.splice(s.headerLine + 1, s.lastContentLine - s.headerLine);
+      this.ownLines().splice(s.headerLine + 1, s.lastContentLine - s.headerLine);
       this.stale = true;
       this.insertLines(s.headerLine + 1, [...kept, ...body]);
-      if (endedBare) this.lines[this.lines.length - 1]!.eol = "";
+      if (endedBare) this.replaceLine(this.lines.length - 1, { eol: "" });
       return;
     }
     const block = [`[${this.flavour === "config" ? configSectionName(name) : name}]`, ...body];
@@ -358,6 +490,7 @@ export class CredentialsDocument implements ProfileReader {
   replaceAll(text: string): void {
     this.bom = text.startsWith(BOM) ? BOM : "";
     this.lines = splitLines(text.slice(this.bom.length));
+    this.linesShared = false;
     this.stale = true;
   }
 
@@ -369,8 +502,8 @@ export class CredentialsDocument implements ProfileReader {
   private removeLineSet(doomed: Set<number>): void {
     const endedBare = this.lines.length > 0 && this.lines[this.lines.length - 1]!.eol === "";
     this.lines = this.lines.filter((_, i) => !doomed.has(i));
-    const tail = this.lines[this.lines.length - 1];
-    if (endedBare && tail) tail.eol = "";
+    this.linesShared = false;
+    if (endedBare && this.lines.length > 0) this.replaceLine(this.lines.length - 1, { eol: "" });
     this.stale = true;
   }
 
@@ -382,11 +515,11 @@ export class CredentialsDocument implements ProfileReader {
     const prev = this.lines[at - 1];
     if (prev && prev.eol === "") {
       // The file had no final newline: the original bytes stay a prefix and the file still ends bare.
-      prev.eol = eol;
+      this.replaceLine(at - 1, { eol });
       fresh[fresh.length - 1]!.eol = "";
     }
     const append = at === this.lines.length && !this.stale;
-    this.lines.splice(at, 0, ...fresh);
+    this.ownLines().splice(at, 0, ...fresh);
     // A block appended at the end that opens with its own header (a new section: a rotation's
     // -previous) leaves every earlier section as it was: only the new lines are analysed.
     if (!append || !this.analyzeTail(at)) this.stale = true;
@@ -408,29 +541,33 @@ export class CredentialsDocument implements ProfileReader {
     this.addNames(this.parsed);
   }
 
-  private addNames(sections: readonly Section[]): void {
+  /** Files the sections under their profile's name; lists are new arrays (the old may be shared). */
+  private addNames(sections: readonly ParsedSection[]): void {
     const config = this.flavour === "config";
     for (const s of sections) {
       const profile = config ? configProfileName(s.name) : s.name;
       if (profile === undefined) continue;
       const list = this.byName.get(profile);
-      if (list) list.push(s);
-      else this.byName.set(profile, [s]);
+      this.byName.set(profile, list ? [...list, s] : [s]);
     }
   }
 
   /**
    * The sections from line `from` on. `orphans`: a setting came before the first header, which
    * belongs to the section before `from` (scanning from 0, such lines belong to no section).
+   * Their entries are read when asked for (ParsedSection), so this pass only finds the headers.
    */
-  private scan(from: number): { sections: Section[]; orphans: boolean } {
+  private scan(from: number): { sections: ParsedSection[]; orphans: boolean } {
     // Hot on files with thousands of profiles (keyctl --list must start nearly as fast as bare
     // node), so lines are classified with character codes rather than trims and regexes.
-    const sections: Section[] = [];
+    const sections: ParsedSection[] = [];
     let orphans = false;
-    let current: { name: string; headerLine: number; lastContentLine: number; entries: Entry[] } | undefined;
-    let subSection: string | undefined;
+    let name: string | undefined;
+    let headerLine = 0;
+    let lastContentLine = 0;
     const lines = this.lines;
+    // The sections read this array from now on: an edit must copy it first.
+    this.linesShared = true;
     for (let index = from; index < lines.length; index++) {
       const text = lines[index]!.text;
       const n = text.length;
@@ -439,42 +576,20 @@ export class CredentialsDocument implements ProfileReader {
       if (lead === n) continue;
       const first = text.charCodeAt(lead);
       if (first === 35 || first === 59) continue; // # or ; : a whole-line comment
-      const content = text.includes("#") || text.includes(";") ? contentOf(text) : text;
       if (first === 91) {
-        const header = headerName(content);
+        const header = headerName(text.includes("#") || text.includes(";") ? contentOf(text) : text);
         if (header !== undefined) {
-          if (current) sections.push(current);
-          current = { name: header, headerLine: index, lastContentLine: index, entries: [] };
-          subSection = undefined;
+          if (name !== undefined) sections.push(new ParsedSection(name, headerLine, lastContentLine, lines));
+          name = header;
+          headerLine = index;
+          lastContentLine = index;
           continue;
         }
       }
-      if (!current) {
-        orphans = true;
-        continue;
-      }
-      current.lastContentLine = index;
-      const eq = content.indexOf("=");
-      if (eq <= lead) continue;
-      const name = content.slice(lead, eq).trim().toLowerCase();
-      let valueStart = eq + 1;
-      while (valueStart < content.length && isSpace(content.charCodeAt(valueStart))) valueStart++;
-      let valueEnd = content.length;
-      while (valueEnd > valueStart && isSpace(content.charCodeAt(valueEnd - 1))) valueEnd--;
-      if (valueStart === valueEnd) {
-        subSection = name;
-        continue;
-      }
-      if (subSection !== undefined && lead === 0) subSection = undefined;
-      current.entries.push({
-        key: subSection !== undefined ? `${subSection}.${name}` : name,
-        value: content.slice(valueStart, valueEnd),
-        line: index,
-        valueStart,
-        valueEnd,
-      });
+      if (name === undefined) orphans = true;
+      else lastContentLine = index;
     }
-    if (current) sections.push(current);
+    if (name !== undefined) sections.push(new ParsedSection(name, headerLine, lastContentLine, lines));
     return { sections, orphans };
   }
 }
