@@ -52,6 +52,92 @@ interface RawLine {
   eol: "" | LineEnding;
 }
 
+/**
+ * The lines of a text, as offsets into it: no object or string per line, so a file of 100,000
+ * lines costs one array of numbers. Immutable: an edit makes a new table whose text is the old one
+ * with the changed range spliced in, so printing is the text itself and every other byte stays.
+ */
+class Lines {
+  readonly body: string;
+  /** Where each line starts, and the text's length last: line i is `starts[i]`..`starts[i + 1]`. */
+  private readonly starts: Int32Array;
+  readonly count: number;
+
+  private constructor(body: string, starts: Int32Array) {
+    this.body = body;
+    this.starts = starts;
+    this.count = starts.length - 1;
+  }
+
+  static of(body: string): Lines {
+    let count = 0;
+    for (let lf = body.indexOf("\n"); lf >= 0; lf = body.indexOf("\n", lf + 1)) count++;
+    const bare = body.length > 0 && body.charCodeAt(body.length - 1) !== 10;
+    const starts = new Int32Array(count + (bare ? 1 : 0) + 1);
+    let i = 1;
+    for (let lf = body.indexOf("\n"); lf >= 0; lf = body.indexOf("\n", lf + 1)) starts[i++] = lf + 1;
+    starts[starts.length - 1] = body.length;
+    return new Lines(body, starts);
+  }
+
+  /** Offset of line i's first character. */
+  start(i: number): number {
+    return this.starts[i]!;
+  }
+
+  /** Offset just past line i's text (before its line ending). */
+  end(i: number): number {
+    return this.starts[i + 1]! - this.eol(i).length;
+  }
+
+  text(i: number): string {
+    return this.body.slice(this.starts[i]!, this.end(i));
+  }
+
+  eol(i: number): "" | LineEnding {
+    const start = this.starts[i]!;
+    const next = this.starts[i + 1]!;
+    if (next === start || this.body.charCodeAt(next - 1) !== 10) return "";
+    // A CR right before the LF belongs to the ending, unless it is all the line has before it.
+    return next - 2 >= start && this.body.charCodeAt(next - 2) === 13 ? "\r\n" : "\n";
+  }
+
+  /** The lines with `remove` lines from `at` on replaced by `fresh` (which hold no line break). */
+  splice(at: number, remove: number, fresh: readonly RawLine[]): Lines {
+    const from = this.starts[at]!;
+    const to = this.starts[at + remove]!;
+    let chunk = "";
+    for (const line of fresh) chunk += line.text + line.eol;
+    const body = this.body.slice(0, from) + chunk + this.body.slice(to);
+    const starts = new Int32Array(this.starts.length - remove + fresh.length);
+    starts.set(this.starts.subarray(0, at));
+    let offset = from;
+    for (let j = 0; j < fresh.length; j++) {
+      starts[at + j] = offset;
+      offset += fresh[j]!.text.length + fresh[j]!.eol.length;
+    }
+    const shift = chunk.length - (to - from);
+    for (let j = at + remove; j < this.starts.length; j++)
+      starts[j - remove + fresh.length] = this.starts[j]! + shift;
+    return new Lines(body, starts);
+  }
+
+  /** The lines for which `keep` holds, each with its own ending. */
+  filter(keep: (i: number) => boolean): Lines {
+    const parts: string[] = [];
+    let run = -1;
+    for (let i = 0; i <= this.count; i++) {
+      const kept = i < this.count && keep(i);
+      if (kept && run < 0) run = i;
+      if (!kept && run >= 0) {
+        parts.push(this.body.slice(this.starts[run]!, this.starts[i]!));
+        run = -1;
+      }
+    }
+    return Lines.of(parts.join(""));
+  }
+}
+
 export interface Entry {
   /** Key in lower case: `name`, or `parent.name` inside a sub-setting block. */
   readonly key: string;
@@ -74,24 +160,6 @@ export interface Section {
 const INLINE_COMMENT = /(^|\s)[;#]/;
 const NO_SECTIONS: readonly never[] = [];
 const BOM = "\uFEFF";
-
-function splitLines(text: string): RawLine[] {
-  // Scanning with indexOf: a split with a captured separator built an array twice the line count,
-  // most of the garbage of parsing a big file.
-  const lines: RawLine[] = [];
-  let start = 0;
-  while (start < text.length) {
-    const lf = text.indexOf("\n", start);
-    if (lf < 0) {
-      lines.push({ text: text.slice(start), eol: "" });
-      break;
-    }
-    const crlf = lf > start && text.charCodeAt(lf - 1) === 13;
-    lines.push({ text: text.slice(start, crlf ? lf - 1 : lf), eol: crlf ? "\r\n" : "\n" });
-    start = lf + 1;
-  }
-  return lines;
-}
 
 /** The part of a line before an inline comment, as the SDK's reader cuts it. */
 function contentOf(text: string): string {
@@ -128,14 +196,14 @@ class ParsedSection implements Section {
   readonly name: string;
   readonly headerLine: number;
   readonly lastContentLine: number;
-  readonly #lines: readonly RawLine[];
+  readonly #lines: Lines;
   #entries: readonly Entry[] | undefined;
 
   constructor(
     name: string,
     headerLine: number,
     lastContentLine: number,
-    lines: readonly RawLine[],
+    lines: Lines,
     entries?: readonly Entry[],
   ) {
     this.name = name;
@@ -164,14 +232,20 @@ class ParsedSection implements Section {
       return undefined;
     }
     let found: string | undefined;
-    scanEntries(this.#lines, this.headerLine + 1, this.lastContentLine, (e) => {
-      if (e.key === key) found = e.value;
-    });
+    scanEntries(
+      this.#lines,
+      this.headerLine + 1,
+      this.lastContentLine,
+      (e) => {
+        found = e.value;
+      },
+      key,
+    );
     return found;
   }
 
   /** The same section with entry `at` replaced (an edit of one value, on that one line). */
-  withEntry(at: number, entry: Entry, lines: readonly RawLine[]): ParsedSection {
+  withEntry(at: number, entry: Entry, lines: Lines): ParsedSection {
     const entries = [...this.entries];
     entries[at] = entry;
     return new ParsedSection(this.name, this.headerLine, this.lastContentLine, lines, entries);
@@ -180,55 +254,87 @@ class ParsedSection implements Section {
 
 /**
  * The entries of body lines `from`..`to` of one section, in order. Whole-line comments and blank
- * lines are none; an empty value opens a sub-setting block that an unindented line closes.
+ * lines are none; an empty value opens a sub-setting block that an unindented line closes. With
+ * `wanted` (a key in lower case) only the entries of that key are made: the others are read on
+ * offsets into the text without a string of their own (a look-up over every profile of a big file).
  */
 function scanEntries(
-  lines: readonly RawLine[],
+  lines: Lines,
   from: number,
   to: number,
   visit: (entry: Entry) => void,
+  wanted?: string,
 ): void {
+  const body = lines.body;
   let subSection: string | undefined;
   for (let index = from; index <= to; index++) {
-    const text = lines[index]!.text;
-    const n = text.length;
-    let lead = 0;
-    while (lead < n && isSpace(text.charCodeAt(lead))) lead++;
-    if (lead === n) continue;
-    const first = text.charCodeAt(lead);
+    const start = lines.start(index);
+    const lineEnd = lines.end(index);
+    let lead = start;
+    while (lead < lineEnd && isSpace(body.charCodeAt(lead))) lead++;
+    if (lead === lineEnd) continue;
+    const first = body.charCodeAt(lead);
     if (first === 35 || first === 59) continue; // # or ; : a whole-line comment
-    const content = text.includes("#") || text.includes(";") ? contentOf(text) : text;
-    const eq = content.indexOf("=");
-    if (eq <= lead) continue;
-    const name = content.slice(lead, eq).trim().toLowerCase();
+    // The content ends before an inline comment: a `#` or `;` right after whitespace.
+    let end = lineEnd;
+    for (let p = lead + 1; p < lineEnd; p++) {
+      const c = body.charCodeAt(p);
+      if ((c === 35 || c === 59) && isSpace(body.charCodeAt(p - 1))) {
+        end = p - 1;
+        break;
+      }
+    }
+    const eq = body.indexOf("=", lead);
+    if (eq < 0 || eq >= end || eq === lead) continue;
+    let keyEnd = eq;
+    while (keyEnd > lead && isSpace(body.charCodeAt(keyEnd - 1))) keyEnd--;
     let valueStart = eq + 1;
-    while (valueStart < content.length && isSpace(content.charCodeAt(valueStart))) valueStart++;
-    let valueEnd = content.length;
-    while (valueEnd > valueStart && isSpace(content.charCodeAt(valueEnd - 1))) valueEnd--;
+    while (valueStart < end && isSpace(body.charCodeAt(valueStart))) valueStart++;
+    let valueEnd = end;
+    while (valueEnd > valueStart && isSpace(body.charCodeAt(valueEnd - 1))) valueEnd--;
     if (valueStart === valueEnd) {
-      subSection = name;
+      subSection = body.slice(lead, keyEnd).toLowerCase();
       continue;
     }
-    if (subSection !== undefined && lead === 0) subSection = undefined;
+    if (subSection !== undefined && lead === start) subSection = undefined;
+    if (wanted !== undefined && subSection === undefined && !sameKey(body, lead, keyEnd, wanted)) continue;
+    const name = body.slice(lead, keyEnd).toLowerCase();
+    const key = subSection !== undefined ? `${subSection}.${name}` : name;
+    if (wanted !== undefined && key !== wanted) continue;
     visit({
-      key: subSection !== undefined ? `${subSection}.${name}` : name,
-      value: content.slice(valueStart, valueEnd),
+      key,
+      value: body.slice(valueStart, valueEnd),
       line: index,
-      valueStart,
-      valueEnd,
+      valueStart: valueStart - start,
+      valueEnd: valueEnd - start,
     });
   }
 }
 
+/**
+ * Whether `body[from..to)` may be `key` (lower case) read case-insensitively; a cheap first test
+ * on character codes, exact for ASCII (anything else is left to toLowerCase).
+ */
+function sameKey(body: string, from: number, to: number, key: string): boolean {
+  if (to - from !== key.length) return hasNonAscii(body, from, to);
+  for (let i = 0; i < key.length; i++) {
+    let c = body.charCodeAt(from + i);
+    if (c > 127) return true;
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== key.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+function hasNonAscii(body: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (body.charCodeAt(i) > 127) return true;
+  return false;
+}
+
 export class CredentialsDocument implements ProfileReader {
   private bom: string;
-  /**
-   * The lines. An array an analysis or another document refers to is never changed: an edit
-   * copies it first (ownLines) and replaces a line object rather than changing it.
-   */
-  private lines: RawLine[];
-  /** Whether `lines` is referred to elsewhere (another document, an analysis): copied before a change. */
-  private linesShared = false;
+  /** The text after the BOM, and its lines; a clone and the analysis share it (it never changes). */
+  private lines: Lines;
   private parsed: ParsedSection[] = [];
   /** Sections by name, in file order: profile look-ups stay O(1) on files with thousands of them. */
   private byName = new Map<string, ParsedSection[]>();
@@ -242,7 +348,7 @@ export class CredentialsDocument implements ProfileReader {
 
   readonly flavour: Flavour;
 
-  private constructor(bom: string, lines: RawLine[], flavour: Flavour) {
+  private constructor(bom: string, lines: Lines, flavour: Flavour) {
     this.flavour = flavour;
     this.bom = bom;
     this.lines = lines;
@@ -256,7 +362,7 @@ export class CredentialsDocument implements ProfileReader {
 
   static parse(text: string, flavour: Flavour = "credentials"): CredentialsDocument {
     const bom = text.startsWith(BOM) ? BOM : "";
-    return new CredentialsDocument(bom, splitLines(text.slice(bom.length)), flavour);
+    return new CredentialsDocument(bom, Lines.of(text.slice(bom.length)), flavour);
   }
 
   /**
@@ -265,8 +371,6 @@ export class CredentialsDocument implements ProfileReader {
    */
   clone(): CredentialsDocument {
     const copy = new CredentialsDocument(this.bom, this.lines, this.flavour);
-    this.linesShared = true;
-    copy.linesShared = true;
     if (!this.stale) {
       copy.parsed = this.parsed;
       copy.byName = this.byName;
@@ -285,34 +389,24 @@ export class CredentialsDocument implements ProfileReader {
     this.shared = false;
   }
 
-  /** The lines, this document's own to change. */
-  private ownLines(): RawLine[] {
-    if (this.linesShared) {
-      this.lines = [...this.lines];
-      this.linesShared = false;
-    }
-    return this.lines;
-  }
-
-  /** Gives line `at` a new text or ending (a new line object: the old one may be shared). */
+  /** Gives line `at` a new text or ending. */
   private replaceLine(at: number, change: Partial<RawLine>): void {
-    const lines = this.ownLines();
-    lines[at] = { ...lines[at]!, ...change };
+    const lines = this.lines;
+    this.lines = lines.splice(at, 1, [{ text: lines.text(at), eol: lines.eol(at), ...change }]);
   }
 
   toString(): string {
-    let out = this.bom;
-    for (const line of this.lines) out += line.text + line.eol;
-    return out;
+    return this.bom + this.lines.body;
   }
 
   /** The line ending new lines get: the one most lines of the file use (LF for an empty file). */
   get lineEnding(): LineEnding {
     let crlf = 0;
     let lf = 0;
-    for (const l of this.lines) {
-      if (l.eol === "\r\n") crlf++;
-      else if (l.eol === "\n") lf++;
+    for (let i = 0; i < this.lines.count; i++) {
+      const eol = this.lines.eol(i);
+      if (eol === "\r\n") crlf++;
+      else if (eol === "\n") lf++;
     }
     return crlf > lf ? "\r\n" : "\n";
   }
@@ -380,7 +474,7 @@ export class CredentialsDocument implements ProfileReader {
       const at = findLastIndex(section.entries, (e) => e.key === wanted);
       const entry = section.entries[at];
       if (entry) {
-        const text = this.lines[entry.line]!.text;
+        const text = this.lines.text(entry.line);
         const gap =
           entry.valueStart === entry.valueEnd && !/\s$/.test(text.slice(0, entry.valueStart)) ? " " : "";
         this.replaceLine(entry.line, {
@@ -422,7 +516,7 @@ export class CredentialsDocument implements ProfileReader {
     const out: string[] = [];
     for (const s of this.named(name)) {
       for (let i = s.headerLine + 1; i <= s.lastContentLine; i++) {
-        const text = this.lines[i]!.text;
+        const text = this.lines.text(i);
         if (!isBlankOrComment(text)) out.push(text);
       }
     }
@@ -434,8 +528,9 @@ export class CredentialsDocument implements ProfileReader {
     const out: string[] = [];
     for (const s of this.named(name)) {
       for (let i = s.headerLine + 1; i <= s.lastContentLine; i++) {
-        const t = this.lines[i]!.text.trim();
-        if (t.startsWith("#") || t.startsWith(";")) out.push(this.lines[i]!.text);
+        const text = this.lines.text(i);
+        const t = text.trim();
+        if (t.startsWith("#") || t.startsWith(";")) out.push(text);
       }
     }
     return out;
@@ -456,18 +551,18 @@ export class CredentialsDocument implements ProfileReader {
     if (s) {
       // A section that ends the file without a final newline must leave the file still ending bare.
       const endedBare =
-        s.lastContentLine === this.lines.length - 1 && this.lines[s.lastContentLine]!.eol === "";
+        s.lastContentLine === this.lines.count - 1 && this.lines.eol(s.lastContentLine) === "";
       const kept = this.commentLines(name).filter((c) => !body.includes(c));
-      this.ownLines().splice(s.headerLine + 1, s.lastContentLine - s.headerLine);
+      this.lines = this.lines.splice(s.headerLine + 1, s.lastContentLine - s.headerLine, []);
       this.stale = true;
       this.insertLines(s.headerLine + 1, [...kept, ...body]);
-      if (endedBare) this.replaceLine(this.lines.length - 1, { eol: "" });
+      if (endedBare) this.replaceLine(this.lines.count - 1, { eol: "" });
       return;
     }
     const block = [`[${this.flavour === "config" ? configSectionName(name) : name}]`, ...body];
-    const lastLine = this.lines[this.lines.length - 1];
-    if (lastLine && lastLine.text.trim() !== "") block.unshift("");
-    this.insertLines(this.lines.length, block);
+    const last = this.lines.count - 1;
+    if (last >= 0 && this.lines.text(last).trim() !== "") block.unshift("");
+    this.insertLines(this.lines.count, block);
   }
 
   /** Removes every `[name]` section (header and body; comments after the body stay). */
@@ -477,7 +572,7 @@ export class CredentialsDocument implements ProfileReader {
       for (let i = s.headerLine; i <= s.lastContentLine; i++) doomed.add(i);
       // A blank line right before the header was its separator; keep the file from growing gaps.
       const before = s.headerLine - 1;
-      if (before >= 0 && this.lines[before]!.text.trim() === "" && !this.inAnySectionBody(before)) {
+      if (before >= 0 && this.lines.text(before).trim() === "" && !this.inAnySectionBody(before)) {
         doomed.add(before);
       }
     }
@@ -489,8 +584,7 @@ export class CredentialsDocument implements ProfileReader {
   /** Replaces the whole content (restoring a backup goes through the same locked write). */
   replaceAll(text: string): void {
     this.bom = text.startsWith(BOM) ? BOM : "";
-    this.lines = splitLines(text.slice(this.bom.length));
-    this.linesShared = false;
+    this.lines = Lines.of(text.slice(this.bom.length));
     this.stale = true;
   }
 
@@ -500,10 +594,9 @@ export class CredentialsDocument implements ProfileReader {
   }
 
   private removeLineSet(doomed: Set<number>): void {
-    const endedBare = this.lines.length > 0 && this.lines[this.lines.length - 1]!.eol === "";
-    this.lines = this.lines.filter((_, i) => !doomed.has(i));
-    this.linesShared = false;
-    if (endedBare && this.lines.length > 0) this.replaceLine(this.lines.length - 1, { eol: "" });
+    const endedBare = this.lines.count > 0 && this.lines.eol(this.lines.count - 1) === "";
+    this.lines = this.lines.filter((i) => !doomed.has(i));
+    if (endedBare && this.lines.count > 0) this.replaceLine(this.lines.count - 1, { eol: "" });
     this.stale = true;
   }
 
@@ -512,14 +605,13 @@ export class CredentialsDocument implements ProfileReader {
     if (texts.length === 0) return;
     const eol = this.lineEnding;
     const fresh: RawLine[] = texts.map((text) => ({ text, eol }));
-    const prev = this.lines[at - 1];
-    if (prev && prev.eol === "") {
+    const append = at === this.lines.count && !this.stale;
+    if (at > 0 && this.lines.eol(at - 1) === "") {
       // The file had no final newline: the original bytes stay a prefix and the file still ends bare.
-      this.replaceLine(at - 1, { eol });
+      fresh.unshift({ text: this.lines.text(at - 1), eol });
       fresh[fresh.length - 1]!.eol = "";
-    }
-    const append = at === this.lines.length && !this.stale;
-    this.ownLines().splice(at, 0, ...fresh);
+      this.lines = this.lines.splice(at - 1, 1, fresh);
+    } else this.lines = this.lines.splice(at, 0, fresh);
     // A block appended at the end that opens with its own header (a new section: a rotation's
     // -previous) leaves every earlier section as it was: only the new lines are analysed.
     if (!append || !this.analyzeTail(at)) this.stale = true;
@@ -566,17 +658,17 @@ export class CredentialsDocument implements ProfileReader {
     let headerLine = 0;
     let lastContentLine = 0;
     const lines = this.lines;
-    // The sections read this array from now on: an edit must copy it first.
-    this.linesShared = true;
-    for (let index = from; index < lines.length; index++) {
-      const text = lines[index]!.text;
-      const n = text.length;
-      let lead = 0;
-      while (lead < n && isSpace(text.charCodeAt(lead))) lead++;
-      if (lead === n) continue;
-      const first = text.charCodeAt(lead);
+    const body = lines.body;
+    for (let index = from; index < lines.count; index++) {
+      // On offsets into the text: only header lines become strings.
+      const end = lines.end(index);
+      let lead = lines.start(index);
+      while (lead < end && isSpace(body.charCodeAt(lead))) lead++;
+      if (lead === end) continue;
+      const first = body.charCodeAt(lead);
       if (first === 35 || first === 59) continue; // # or ; : a whole-line comment
       if (first === 91) {
+        const text = lines.text(index);
         const header = headerName(text.includes("#") || text.includes(";") ? contentOf(text) : text);
         if (header !== undefined) {
           if (name !== undefined) sections.push(new ParsedSection(name, headerLine, lastContentLine, lines));
