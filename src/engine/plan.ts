@@ -113,9 +113,18 @@ export function readTarget(
     secretAccessKey: settings.get("aws_secret_access_key")!,
   };
   // The previous profile is not a holder: whether keyctl may overwrite it is proven before the write.
-  const holders: ReadonlyMap<string, readonly string[]> = keyHolders(doc, { except: previousProfile });
-  const sharedWith = (holders.get(key.accessKeyId) ?? []).filter((p) => p !== profile);
   const previousKeyId = doc.get(previousProfile, "aws_access_key_id");
+  let holders = keyHolders(doc);
+  // Mostly the previous profile is keyctl's copy, which holds no key for keyHolders anyway.
+  const heldWithPrevious = previousKeyId === undefined ? undefined : holders.get(previousKeyId);
+  if (heldWithPrevious?.includes(previousProfile)) {
+    const rest = heldWithPrevious.filter((n) => n !== previousProfile);
+    const copy = new Map(holders);
+    if (rest.length > 0) copy.set(previousKeyId!, rest);
+    else copy.delete(previousKeyId!);
+    holders = copy;
+  }
+  const sharedWith = (holders.get(key.accessKeyId) ?? []).filter((p) => p !== profile);
   const previousSecret = doc.get(previousProfile, "aws_secret_access_key");
   return {
     profile,

@@ -62,6 +62,9 @@ class Lines {
   /** Where each line starts, and the text's length last: line i is `starts[i]`..`starts[i + 1]`. */
   private readonly starts: Int32Array;
   readonly count: number;
+  private ending: LineEnding | undefined;
+  /** What look-ups over the whole text computed (CredentialsDocument.memo): this text's only. */
+  readonly memos = new Map<string, unknown>();
 
   private constructor(body: string, starts: Int32Array) {
     this.body = body;
@@ -87,7 +90,14 @@ class Lines {
 
   /** Offset just past line i's text (before its line ending). */
   end(i: number): number {
-    return this.starts[i + 1]! - this.eol(i).length;
+    const start = this.starts[i]!;
+    let end = this.starts[i + 1]!;
+    if (end > start && this.body.charCodeAt(end - 1) === 10) {
+      end--;
+      // A CR right before the LF belongs to the ending, unless it is all the line has.
+      if (end > start && this.body.charCodeAt(end - 1) === 13) end--;
+    }
+    return end;
   }
 
   text(i: number): string {
@@ -95,11 +105,23 @@ class Lines {
   }
 
   eol(i: number): "" | LineEnding {
-    const start = this.starts[i]!;
-    const next = this.starts[i + 1]!;
-    if (next === start || this.body.charCodeAt(next - 1) !== 10) return "";
-    // A CR right before the LF belongs to the ending, unless it is all the line has before it.
-    return next - 2 >= start && this.body.charCodeAt(next - 2) === 13 ? "\r\n" : "\n";
+    const length = this.starts[i + 1]! - this.end(i);
+    return length === 0 ? "" : length === 1 ? "\n" : "\r\n";
+  }
+
+  /** The line ending most lines use (LF for a text without line breaks). */
+  get lineEnding(): LineEnding {
+    if (this.ending === undefined) {
+      let crlf = 0;
+      let lf = 0;
+      for (let i = 0; i < this.count; i++) {
+        const length = this.starts[i + 1]! - this.end(i);
+        if (length === 2) crlf++;
+        else if (length === 1) lf++;
+      }
+      this.ending = crlf > lf ? "\r\n" : "\n";
+    }
+    return this.ending;
   }
 
   /** The lines with `remove` lines from `at` on replaced by `fresh` (which hold no line break). */
@@ -401,14 +423,18 @@ export class CredentialsDocument implements ProfileReader {
 
   /** The line ending new lines get: the one most lines of the file use (LF for an empty file). */
   get lineEnding(): LineEnding {
-    let crlf = 0;
-    let lf = 0;
-    for (let i = 0; i < this.lines.count; i++) {
-      const eol = this.lines.eol(i);
-      if (eol === "\r\n") crlf++;
-      else if (eol === "\n") lf++;
-    }
-    return crlf > lf ? "\r\n" : "\n";
+    return this.lines.lineEnding;
+  }
+
+  /**
+   * `compute()` once for this document's text, for a look-up over every profile that several
+   * steps make (which profiles hold which key): kept until the next edit, shared with clones of
+   * the same text. The value must not be changed by its users.
+   */
+  memo<T>(key: string, compute: () => T): T {
+    const memos = this.lines.memos;
+    if (!memos.has(key)) memos.set(key, compute());
+    return memos.get(key) as T;
   }
 
   get sections(): readonly Section[] {
