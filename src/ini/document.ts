@@ -297,29 +297,28 @@ function scanEntries(
     if (lead === lineEnd) continue;
     const first = body.charCodeAt(lead);
     if (first === 35 || first === 59) continue; // # or ; : a whole-line comment
-    // The content ends before an inline comment: a `#` or `;` right after whitespace.
-    let end = lineEnd;
-    for (let p = lead + 1; p < lineEnd; p++) {
-      const c = body.charCodeAt(p);
-      if ((c === 35 || c === 59) && isSpace(body.charCodeAt(p - 1))) {
-        end = p - 1;
-        break;
-      }
-    }
     const eq = body.indexOf("=", lead);
-    if (eq < 0 || eq >= end || eq === lead) continue;
+    if (eq < 0 || eq >= lineEnd || eq === lead) continue;
+    // An inline comment (a `#` or `;` right after whitespace) before the `=` leaves no setting.
+    if (commentMark(body, lead + 1, eq) >= 0) continue;
     let keyEnd = eq;
     while (keyEnd > lead && isSpace(body.charCodeAt(keyEnd - 1))) keyEnd--;
     let valueStart = eq + 1;
-    while (valueStart < end && isSpace(body.charCodeAt(valueStart))) valueStart++;
-    let valueEnd = end;
-    while (valueEnd > valueStart && isSpace(body.charCodeAt(valueEnd - 1))) valueEnd--;
-    if (valueStart === valueEnd) {
+    while (valueStart < lineEnd && isSpace(body.charCodeAt(valueStart))) valueStart++;
+    const mark = body.charCodeAt(valueStart);
+    if (
+      valueStart === lineEnd ||
+      ((mark === 35 || mark === 59) && isSpace(body.charCodeAt(valueStart - 1)))
+    ) {
       subSection = body.slice(lead, keyEnd).toLowerCase();
       continue;
     }
     if (subSection !== undefined && lead === start) subSection = undefined;
     if (wanted !== undefined && subSection === undefined && !sameKey(body, lead, keyEnd, wanted)) continue;
+    // Only a setting that is kept pays for finding where its value ends.
+    const comment = commentMark(body, valueStart + 1, lineEnd);
+    let valueEnd = comment >= 0 ? comment - 1 : lineEnd;
+    while (valueEnd > valueStart && isSpace(body.charCodeAt(valueEnd - 1))) valueEnd--;
     const name = body.slice(lead, keyEnd).toLowerCase();
     const key = subSection !== undefined ? `${subSection}.${name}` : name;
     if (wanted !== undefined && key !== wanted) continue;
@@ -331,6 +330,15 @@ function scanEntries(
       valueEnd: valueEnd - start,
     });
   }
+}
+
+/** The first `#` or `;` in `body[from..to)` right after whitespace (an inline comment), or -1. */
+function commentMark(body: string, from: number, to: number): number {
+  for (let p = from; p < to; p++) {
+    const c = body.charCodeAt(p);
+    if ((c === 35 || c === 59) && isSpace(body.charCodeAt(p - 1))) return p;
+  }
+  return -1;
 }
 
 /**
