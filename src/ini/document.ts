@@ -1,7 +1,8 @@
 // A lossless editor for the AWS shared credentials file.
 //
-// Every line keeps its raw text and its own line ending, so printing is concatenation and a parsed
-// document prints back to the exact input. Reading follows the AWS SDK for JavaScript's rules
+// The document is its text with the lines as offsets into it (Lines); an edit splices the lines it
+// changes into the text, so printing is the text itself and a parsed document prints back to the
+// exact input. Reading follows the AWS SDK for JavaScript's rules
 // for the line structure: whole-line `#`/`;` comments, a `#`/`;` preceded by whitespace starts an
 // inline comment, the first `=` splits key from value, section names are verbatim, an empty value
 // opens an indented sub-setting block, duplicate sections merge with the later value winning.
@@ -373,7 +374,7 @@ export class CredentialsDocument implements ProfileReader {
    * analyses once: a rotation's several edits of a big file cost one analysis, not one each.
    */
   private stale = true;
-  /** The analysis is another document's (see clone): copied before an edit patches it. */
+  /** The analysis is shared with another document (see clone): copied before an edit patches it. */
   private shared = false;
 
   readonly flavour: Flavour;

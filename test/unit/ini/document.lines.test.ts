@@ -4,10 +4,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CredentialsDocument } from "../../../src/ini/document.js";
-import { accessKeyId, credentialsFile, structuralNoise } from "../../helpers/credentials-arbitrary.js";
+import { credentialsFile, structuralNoise } from "../../helpers/credentials-arbitrary.js";
+import { applyStep, editStep } from "../../helpers/document-edits.js";
 
 const RUNS = 2000;
-const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const anyFile = fc.oneof(
   { weight: 4, arbitrary: credentialsFile },
   { weight: 1, arbitrary: structuralNoise },
@@ -30,13 +30,6 @@ function analysisMatchesPrint(doc: CredentialsDocument): void {
     for (const e of s.entries) expect(lines[e.line]!.slice(e.valueStart, e.valueEnd)).toBe(e.value);
   }
 }
-
-const edit = fc.oneof(
-  fc.record({ op: fc.constant("rotate" as const), pick: fc.nat(), id: accessKeyId }),
-  fc.record({ op: fc.constant("set" as const), pick: fc.nat(), id: accessKeyId }),
-  fc.record({ op: fc.constant("unset" as const), pick: fc.nat() }),
-  fc.record({ op: fc.constant("remove" as const), pick: fc.nat() }),
-);
 
 describe("a document on offsets", () => {
   it("get(p, k) without entries says what the entries say, for every key in any spelling", () => {
@@ -66,22 +59,12 @@ describe("a document on offsets", () => {
 
   it("after any edits, splicing prints what a fresh parse reads back, and the analysis points at the printed lines", () => {
     fc.assert(
-      fc.property(anyFile, fc.array(edit, { minLength: 1, maxLength: 5 }), (text, steps) => {
+      fc.property(anyFile, fc.array(editStep, { minLength: 1, maxLength: 5 }), (text, steps) => {
         const original = CredentialsDocument.parse(text);
         original.profileNames();
         const doc = original.clone();
         for (const step of steps) {
-          const names = doc.profileNames();
-          if (names.length === 0) break;
-          const name = names[step.pick % names.length]!;
-          if (step.op === "rotate") {
-            if (doc.sectionsNamed(`${name}-previous`).length > 1) continue;
-            doc.putSection(`${name}-previous`, doc.bodyLines(name));
-            doc.set(name, "aws_access_key_id", step.id);
-            doc.set(name, "aws_secret_access_key", SECRET);
-          } else if (step.op === "set") doc.set(name, "aws_access_key_id", step.id);
-          else if (step.op === "unset") doc.unset(name, "aws_secret_access_key");
-          else doc.removeSection(name);
+          applyStep(doc, step);
           analysisMatchesPrint(doc);
         }
         const fresh = CredentialsDocument.parse(doc.toString());
