@@ -63,19 +63,27 @@ export function listProfiles(doc: ProfileReader): ProfileSummary[] {
 
 /**
  * Key id → the profiles holding it, in file order. Without `-previous` copies unless asked: those
- * hold a key for keyctl's own bookkeeping, not because something signs with it.
+ * hold a key for keyctl's own bookkeeping, not because something signs with it. Computed once per
+ * text of the document (a rotation asks several times); not to be changed.
  */
 export function keyHolders(
   doc: CredentialsDocument,
   options: { withPrevious?: boolean } = {},
-): Map<string, string[]> {
-  const holders = new Map<string, string[]>();
-  for (const name of doc.profileNames()) {
-    const id = doc.get(name, "aws_access_key_id");
-    if (!id || (!options.withPrevious && isKeyctlCopy(doc, name))) continue;
-    holders.set(id, [...(holders.get(id) ?? []), name]);
-  }
-  return holders;
+): ReadonlyMap<string, readonly string[]> {
+  const withPrevious = options.withPrevious === true;
+  return doc.memo(withPrevious ? "key holders with previous" : "key holders", () => {
+    // One pass, appending in place: on a file of thousands of profiles a copied list per profile
+    // was most of a rotation's look-ups.
+    const holders = new Map<string, string[]>();
+    for (const name of doc.profileNames()) {
+      const id = doc.get(name, "aws_access_key_id");
+      if (!id || (!withPrevious && isKeyctlCopy(doc, name))) continue;
+      const list = holders.get(id);
+      if (list) list.push(name);
+      else holders.set(id, [name]);
+    }
+    return holders;
+  });
 }
 
 /**

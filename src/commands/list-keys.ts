@@ -39,7 +39,7 @@ async function rows(
   iam: IamPort,
   userName: string,
   keys: readonly AccessKey[],
-  holders: ReadonlyMap<string, string[]>,
+  holders: ReadonlyMap<string, readonly string[]>,
   current?: string,
   previous?: string,
 ): Promise<KeyRow[]> {

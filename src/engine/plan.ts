@@ -113,13 +113,18 @@ export function readTarget(
     secretAccessKey: settings.get("aws_secret_access_key")!,
   };
   // The previous profile is not a holder: whether keyctl may overwrite it is proven before the write.
-  const holders = new Map<string, readonly string[]>();
-  for (const [id, names] of keyHolders(doc)) {
-    const rest = names.filter((n) => n !== previousProfile);
-    if (rest.length > 0) holders.set(id, rest);
+  const previousKeyId = doc.get(previousProfile, "aws_access_key_id");
+  let holders = keyHolders(doc);
+  // Mostly the previous profile is keyctl's copy, which holds no key for keyHolders anyway.
+  const heldWithPrevious = previousKeyId === undefined ? undefined : holders.get(previousKeyId);
+  if (heldWithPrevious?.includes(previousProfile)) {
+    const rest = heldWithPrevious.filter((n) => n !== previousProfile);
+    const copy = new Map(holders);
+    if (rest.length > 0) copy.set(previousKeyId!, rest);
+    else copy.delete(previousKeyId!);
+    holders = copy;
   }
   const sharedWith = (holders.get(key.accessKeyId) ?? []).filter((p) => p !== profile);
-  const previousKeyId = doc.get(previousProfile, "aws_access_key_id");
   const previousSecret = doc.get(previousProfile, "aws_secret_access_key");
   return {
     profile,

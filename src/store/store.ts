@@ -1,5 +1,5 @@
 import { appendFileSync, type Stats } from "node:fs";
-import { lstat, readFile, realpath, stat } from "node:fs/promises";
+import { lstat, realpath, stat } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { asDirectoryError, errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
@@ -10,6 +10,7 @@ import { shielded } from "../util/interrupt.js";
 import { retry } from "../util/retry.js";
 import { removeStaleTemps, replaceFileAtomic, writeNewPrivateFile } from "./atomic.js";
 import { backupPath, backupStamp } from "./backups.js";
+import { NotUtf8, TextFileReader } from "./textfile.js";
 
 export interface CredentialsFile {
   /** The path the user named (may be a symlink). */
@@ -76,10 +77,6 @@ export interface LockedStore {
   backup(): Promise<string | undefined>;
 }
 
-// ignoreBOM keeps a byte order mark in the text: the document prints it back, the backup and the
-// "changed under us" check compare exact bytes (without it a file with a BOM could never be updated).
-const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
 // For `npm run bench`: a file to which every hold of the file lock appends "from to" (epoch ms), so
 // the share of a batch's wall time spent holding the lock can be measured. Off unless set.
 const TRACE_LOCK = process.env.KEYCTL_TRACE_LOCK;
@@ -126,6 +123,12 @@ export class CredentialsStore {
    * Shared, so a read's document is for looking only: changes go through update().
    */
   private parsed: { readonly text: string; readonly doc: CredentialsDocument } | undefined;
+  /**
+   * The file's bytes and text as last read or written. The text keeps a byte order mark: the
+   * document prints it back, the backup and the "changed under us" check compare exact bytes
+   * (without it a file with a BOM could never be updated).
+   */
+  private readonly file = new TextFileReader();
 
   constructor(path: string, options: StoreOptions = {}) {
     this.path = path;
@@ -153,7 +156,7 @@ export class CredentialsStore {
       return { path: this.path, realPath: this.path, text: "", mode: 0o600 };
     }
     const realPath = await this.resolve();
-    let bytes: Buffer;
+    let text: string;
     let mode: number;
     try {
       // Type first: reading a FIFO or a terminal device would block for ever.
@@ -161,17 +164,16 @@ export class CredentialsStore {
       const problem = notRegularFile(stats, this.path, this.flavour);
       if (problem) throw new KeyctlError(problem);
       mode = stats.mode & 0o777;
-      bytes = await readFile(realPath);
+      text = (await this.file.read(realPath, stats.size)).text;
     } catch (err) {
       if (err instanceof KeyctlError) throw err;
+      if (err instanceof NotUtf8) {
+        throw new KeyctlError(
+          `${this.path} is not valid UTF-8 text; fix or replace the file, then run again.`,
+        );
+      }
       if (errnoCode(err) === "ENOENT") throw new KeyctlError(missingFileMessage(this.path));
       throw new KeyctlError(fileErrorMessage(err, "reading", this.path));
-    }
-    let text: string;
-    try {
-      text = decoder.decode(bytes);
-    } catch {
-      throw new KeyctlError(`${this.path} is not valid UTF-8 text; fix or replace the file, then run again.`);
     }
     return { path: this.path, realPath, text, mode };
   }
@@ -305,13 +307,15 @@ export class CredentialsStore {
       // A retry after a concurrent change must still report the backup the first attempt made.
       madeBackup ??= await this.ensureBackup(current.text);
       const backupPath = madeBackup;
+      const was = this.file.bytesOf(current.text);
+      const bytes = Buffer.from(next, "utf8");
       try {
-        await replaceFileAtomic(current.realPath, Buffer.from(next, "utf8"), async () => {
-          const now = await readFile(current.realPath).catch(() => undefined);
-          if (!now || !Buffer.from(current.text, "utf8").equals(now)) throw new ConcurrentChange();
+        await replaceFileAtomic(current.realPath, bytes, async () => {
+          if (!(await this.file.holds(current.realPath, was))) throw new ConcurrentChange();
         });
         // The edited document is the analysis of the new text: the next read need not parse it.
         this.parsed = { text: next, doc };
+        this.file.remember(next, bytes);
       } catch (err) {
         if (err instanceof ConcurrentChange) {
           if (attempt < 3) continue;
@@ -342,7 +346,7 @@ export class CredentialsStore {
     for (let n = 1; n < 1000; n++) {
       const candidate = backupPath(this.path, at, n);
       try {
-        await writeNewPrivateFile(candidate, Buffer.from(text, "utf8"));
+        await writeNewPrivateFile(candidate, this.file.bytesOf(text));
         this.backupPath = candidate;
         return candidate;
       } catch (err) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CredentialsDocument } from "../../src/ini/document.js";
-import { configKeyHolders, isKeyctlCopy, listProfiles } from "../../src/profiles.js";
+import { configKeyHolders, isKeyctlCopy, keyHolders, listProfiles } from "../../src/profiles.js";
 
 describe("configKeyHolders", () => {
   it("reads [default] and [profile x] of the config file, setting names in any case", () => {
@@ -29,5 +29,25 @@ describe("isKeyctlCopy and listProfiles (the offline rule)", () => {
     expect(isKeyctlCopy(doc, "foo-previous")).toBe(false);
     expect(isKeyctlCopy(doc, "gone-previous")).toBe(false);
     expect(listProfiles(doc).map((p) => p.name)).toEqual(["dev", "foo", "foo-previous", "gone-previous"]);
+  });
+});
+
+describe("keyHolders", () => {
+  it("follows the document's edits: a look-up made before an edit is not served after it", () => {
+    const doc = CredentialsDocument.parse(
+      "[a]\naws_access_key_id = AKIAONE\n[b]\naws_access_key_id = AKIAONE\n[b-previous]\n# keyctl: previous key of [b]\naws_access_key_id = AKIAOLD\n",
+    );
+    expect(Object.fromEntries(keyHolders(doc))).toEqual({ AKIAONE: ["a", "b"] });
+    expect(Object.fromEntries(keyHolders(doc, { withPrevious: true }))).toEqual({
+      AKIAONE: ["a", "b"],
+      AKIAOLD: ["b-previous"],
+    });
+    const copy = doc.clone();
+    copy.set("b", "aws_access_key_id", "AKIATWO");
+    expect(Object.fromEntries(keyHolders(copy))).toEqual({ AKIAONE: ["a"], AKIATWO: ["b"] });
+    // The document it was cloned from still reads as its own text, until it is edited itself.
+    expect(Object.fromEntries(keyHolders(doc))).toEqual({ AKIAONE: ["a", "b"] });
+    doc.set("a", "aws_access_key_id", "AKIATHREE");
+    expect(Object.fromEntries(keyHolders(doc))).toEqual({ AKIATHREE: ["a"], AKIAONE: ["b"] });
   });
 });
