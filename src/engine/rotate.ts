@@ -241,14 +241,14 @@ async function createAndPersist(
 
     try {
       // The entry stays until the run ends (it keeps other runs off this profile), but nothing is
-      // stranded any more: noted in the commit's own hold of the lock, best effort (if it fails, the
-      // next run finds the key held by the file).
+      // stranded any more: noted in the commit's own hold of the lock, best effort and not durable
+      // (if it fails or a power loss undoes it, the next run finds the key held by the file).
       const commit = await store.update(
         rotationEdit(plan.profile, plan.oldKey.accessKeyId, newKey, shared, {
           name: plan.previousProfile,
           keyId: target.previousKeyId,
         }),
-        () => journal.put({ ...entry, savedKeyId: newKey.accessKeyId }),
+        () => journal.put({ ...entry, savedKeyId: newKey.accessKeyId }, { durable: false }),
       );
       // From here a stop leaves the rotation partly done (exit 3): say what the user has.
       notePartial(

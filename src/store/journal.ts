@@ -1,5 +1,4 @@
-import { constants } from "node:fs";
-import { type FileHandle, open, unlink } from "node:fs/promises";
+import { closeSync, constants, fstatSync, openSync, readFileSync, unlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { replaceFileAtomic } from "./atomic.js";
@@ -97,10 +96,11 @@ export class Journal {
 
   /** Entries by profile name (a Map: any name the AWS CLI accepts, `__proto__` included). */
   async entries(): Promise<Map<string, JournalEntry>> {
-    let handle: FileHandle;
+    // Read synchronously: it is read under the credentials file's lock, see atomic.ts.
+    let fd: number;
     try {
       // O_NOFOLLOW: a symlink planted here is refused, not followed to a file someone else chose.
-      handle = await open(this.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      fd = openSync(this.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
       const code = errnoCode(err);
       if (code === "ENOENT") return new Map();
@@ -109,19 +109,23 @@ export class Journal {
     }
     let text: string;
     try {
-      const st = await handle.stat();
+      const st = fstatSync(fd);
       if (!st.isFile()) throw this.untrusted("it is not a regular file");
       const uid = process.getuid?.();
       if (uid !== undefined && st.uid !== uid)
         throw this.untrusted(`it is owned by uid ${st.uid}, not by you`);
       if ((st.mode & 0o777) !== 0o600)
         throw this.untrusted(`its mode is ${(st.mode & 0o777).toString(8)}, not 600`);
-      text = await handle.readFile("utf8");
+      text = readFileSync(fd, "utf8");
     } catch (err) {
       if (err instanceof KeyctlError) throw err;
       throw new KeyctlError(fileErrorMessage(err, "reading", this.path));
     } finally {
-      await handle.close().catch(() => {});
+      try {
+        closeSync(fd);
+      } catch {
+        // The text is read; a failed close changes nothing.
+      }
     }
     let parsed: unknown;
     try {
@@ -156,8 +160,10 @@ export class Journal {
   /**
    * Claims `entry.profile` for this run, or updates this run's own entry. Refuses while another live
    * run holds the profile or the same IAM user. Must be called holding the credentials file's lock.
+   * A claim is durable when this resolves (file and directory fsynced): CreateAccessKey may follow.
+   * `durable: false` is for a note the recovery does not depend on (see Durability below).
    */
-  async put(entry: JournalEntry): Promise<void> {
+  async put(entry: JournalEntry, options: { durable?: boolean } = {}): Promise<void> {
     const existing = await this.entries();
     // Two runs on one IAM user at once could each take the other's new key for a stray one.
     const sameUser = [...existing.values()].find(
@@ -181,27 +187,48 @@ export class Journal {
       );
     }
     existing.set(entry.profile, entry);
-    await this.save(existing);
+    await this.save(existing, options.durable ?? true);
   }
 
-  /** Must be called holding the credentials file's lock. */
+  /**
+   * Removes the entry of a run that ended (best effort, not durable: see Durability below). Must be
+   * called holding the credentials file's lock.
+   */
   async remove(profile: string): Promise<void> {
     const entries = await this.entries();
     if (!entries.delete(profile)) return;
-    await this.save(entries);
+    await this.save(entries, false);
   }
 
-  private async save(entries: ReadonlyMap<string, JournalEntry>): Promise<void> {
+  // Durability. Every write replaces the whole file with a complete, fsynced version (temp file,
+  // fsync, rename), so the journal on disk is always one version or the one before it. A claim
+  // also fsyncs the directory: it must survive a power loss before CreateAccessKey is sent. The
+  // note of the saved key and the removal of an ended run's entry do not: a crash of the process
+  // never undoes a rename (the kernel has it), and a power loss can only bring back the version
+  // before them, holding that entry without its note. That is the state of a run killed right after
+  // writing its secret, which the next run handles (recoverInterruptedRun: the new key is held by the
+  // credentials file, so it is not taken for a stranded one; the entry is dropped). Entries of other
+  // runs are in both versions; and the next durable write (any claim) makes them durable too.
+  private async save(entries: ReadonlyMap<string, JournalEntry>, durable: boolean): Promise<void> {
     try {
       if (entries.size === 0) {
-        await unlink(this.path).catch((err: unknown) => {
+        try {
+          unlinkSync(this.path);
+        } catch (err) {
           if (errnoCode(err) !== "ENOENT") throw err;
-        });
+        }
         return;
       }
       // Object.fromEntries defines own properties, so even a profile named __proto__ is a plain key.
       const file = { version: 1, entries: Object.fromEntries(entries) };
-      await replaceFileAtomic(this.path, Buffer.from(`${JSON.stringify(file, null, 2)}\n`, "utf8"));
+      await replaceFileAtomic(
+        this.path,
+        Buffer.from(`${JSON.stringify(file, null, 2)}\n`, "utf8"),
+        undefined,
+        {
+          durable,
+        },
+      );
     } catch (err) {
       throw new KeyctlError(fileErrorMessage(err, "writing the rotation journal", this.path));
     }
