@@ -83,6 +83,15 @@ function validEntry(name: string, value: unknown): JournalEntry | undefined {
 
 export class Journal {
   readonly path: string;
+  /**
+   * Profiles whose run in this process has ended (end()): their entries are left out of every read
+   * from then on, and of the next write, whoever makes it (flush() makes one if nobody does).
+   */
+  private readonly ended = new Set<string>();
+  /** Profiles this process has claimed whose run has not ended: each will write here again. */
+  private readonly running = new Set<string>();
+  /** This process's entries with their saved-key note (note()), for the next write to carry. */
+  private readonly notes = new Map<string, JournalEntry>();
 
   constructor(credentialsPath: string) {
     this.path = `${credentialsPath}.keyctl-journal`;
@@ -148,7 +157,10 @@ export class Journal {
     for (const [name, value] of Object.entries(file.entries)) {
       const entry = validEntry(name, value);
       if (!entry) throw this.untrusted(`its entry for profile ${name} is malformed`);
-      entries.set(name, entry);
+      if (entry.pid === process.pid && this.ended.has(name)) continue;
+      const noted = this.notes.get(name);
+      const mine = noted && entry.pid === noted.pid && entry.startedAt === noted.startedAt;
+      entries.set(name, mine ? noted : entry);
     }
     return entries;
   }
@@ -161,9 +173,8 @@ export class Journal {
    * Claims `entry.profile` for this run, or updates this run's own entry. Refuses while another live
    * run holds the profile or the same IAM user. Must be called holding the credentials file's lock.
    * A claim is durable when this resolves (file and directory fsynced): CreateAccessKey may follow.
-   * `durable: false` is for a note the recovery does not depend on (see Durability below).
    */
-  async put(entry: JournalEntry, options: { durable?: boolean } = {}): Promise<void> {
+  async put(entry: JournalEntry): Promise<void> {
     const existing = await this.entries();
     // Two runs on one IAM user at once could each take the other's new key for a stray one.
     const sameUser = [...existing.values()].find(
@@ -186,8 +197,47 @@ export class Journal {
           : `Another keyctl (pid ${other.pid}) is rotating profile ${entry.profile} right now; wait for it to finish, then run again.`,
       );
     }
+    // A new run of a profile whose earlier run here has ended: this entry is not to be left out.
+    this.ended.delete(entry.profile);
     existing.set(entry.profile, entry);
-    await this.save(existing, options.durable ?? true);
+    await this.save(existing, true);
+    this.running.add(entry.profile);
+  }
+
+  /**
+   * The run of `profile` in this process has ended: its entry is gone for this process at once, and
+   * from the file with the next write of the journal (any put, remove or flush; best effort, like
+   * remove). True when such a write is due anyway, so the caller need not make one: another run of
+   * this process holds a claim (in a batch, nearly always), and it writes again, a claim, a note or
+   * its own end, the last of which finds no other run and flushes; false when the caller should
+   * flush(). A run that keeps its entry on purpose never ends: the batch flushes after its runs.
+   */
+  end(profile: string): boolean {
+    this.ended.add(profile);
+    this.running.delete(profile);
+    this.notes.delete(profile);
+    return this.running.size > 0;
+  }
+
+  /**
+   * Notes that this run's new key is in the credentials file (`entry` with savedKeyId): at once for
+   * this process's reads, and in the file with the journal's next write (another run's claim, or
+   * removal), without a write of its own. Best effort: the recovery does not depend on it (see
+   * Durability below), and a run's own end makes it moot.
+   */
+  note(entry: JournalEntry): void {
+    this.notes.set(entry.profile, entry);
+  }
+
+  /** Whether end() left removals that no write has carried yet. */
+  get unflushed(): boolean {
+    return this.ended.size > 0;
+  }
+
+  /** Writes the removals end() left, if no write has carried them yet. Must be called holding the lock. */
+  async flush(): Promise<void> {
+    if (this.ended.size === 0) return;
+    await this.save(await this.entries(), false);
   }
 
   /**
@@ -203,12 +253,13 @@ export class Journal {
   // Durability. Every write replaces the whole file with a complete, fsynced version (temp file,
   // fsync, rename), so the journal on disk is always one version or the one before it. A claim
   // also fsyncs the directory: it must survive a power loss before CreateAccessKey is sent. The
-  // note of the saved key and the removal of an ended run's entry do not: a crash of the process
-  // never undoes a rename (the kernel has it), and a power loss can only bring back the version
-  // before them, holding that entry without its note. That is the state of a run killed right after
-  // writing its secret, which the next run handles (recoverInterruptedRun: the new key is held by the
-  // credentials file, so it is not taken for a stranded one; the entry is dropped). Entries of other
-  // runs are in both versions; and the next durable write (any claim) makes them durable too.
+  // removal of an ended run's entry does not, and the note of the saved key waits for another write:
+  // a kill or a power loss can leave the entry without its note, or an ended run's entry (with or
+  // without it). That is the state of a run killed right after writing its secret, which the next
+  // run handles (recoverInterruptedRun: the new key is held by the credentials file, so it is not
+  // taken for a stranded one; the entry is dropped). A crash of the process never undoes a rename
+  // (the kernel has it); entries of other runs are in both versions, and the next claim makes them
+  // durable too.
   private async save(entries: ReadonlyMap<string, JournalEntry>, durable: boolean): Promise<void> {
     try {
       if (entries.size === 0) {
@@ -217,20 +268,18 @@ export class Journal {
         } catch (err) {
           if (errnoCode(err) !== "ENOENT") throw err;
         }
-        return;
+      } else {
+        // Object.fromEntries defines own properties, so even a profile named __proto__ is a plain key.
+        const file = { version: 1, entries: Object.fromEntries(entries) };
+        const text = `${JSON.stringify(file, null, 2)}\n`;
+        await replaceFileAtomic(this.path, Buffer.from(text, "utf8"), undefined, { durable });
       }
-      // Object.fromEntries defines own properties, so even a profile named __proto__ is a plain key.
-      const file = { version: 1, entries: Object.fromEntries(entries) };
-      await replaceFileAtomic(
-        this.path,
-        Buffer.from(`${JSON.stringify(file, null, 2)}\n`, "utf8"),
-        undefined,
-        {
-          durable,
-        },
-      );
     } catch (err) {
       throw new KeyctlError(fileErrorMessage(err, "writing the rotation journal", this.path));
     }
+    // This write carried the removal of every ended run whose entry it left out, and these notes.
+    for (const profile of this.ended)
+      if (entries.get(profile)?.pid !== process.pid) this.ended.delete(profile);
+    for (const [profile, noted] of this.notes) if (entries.get(profile) === noted) this.notes.delete(profile);
   }
 }
