@@ -208,9 +208,11 @@ export class Journal {
    * The run of `profile` in this process has ended: its entry is gone for this process at once, and
    * from the file with the next write of the journal (any put, remove or flush; best effort, like
    * remove). True when such a write is due anyway, so the caller need not make one: another run of
-   * this process holds a claim (in a batch, nearly always), and it writes again, a claim, a note or
-   * its own end, the last of which finds no other run and flushes; false when the caller should
-   * flush(). A run that keeps its entry on purpose never ends: the batch flushes after its runs.
+   * this process holds a claim (in a batch, nearly always), so a write follows (the next claim, or
+   * the end of the last such run, which finds no other and flushes); false when the caller should
+   * flush(). A run that keeps its entry on purpose never ends: the batch flushes after its runs. An
+   * ended run's entry stays in the file until then: another keyctl is kept off its profile a moment
+   * longer, and a process that dies first leaves it to the next run (see Durability below).
    */
   end(profile: string): boolean {
     this.ended.add(profile);
