@@ -53,6 +53,10 @@ export async function runTargets(
   const spinner =
     single && out.interactive && !out.json ? (await import("./spinner.js")).createSpinner() : undefined;
 
+  // The removals of ended runs' journal entries that no later write carried (see forget).
+  const flushJournal = async () => {
+    if (journal.unflushed) await store.withLock(() => journal.flush()).catch(() => {});
+  };
   return mapLimit(targets, single ? 1 : input.concurrency, async (profile): Promise<Outcome> => {
     // After Ctrl-C no new rotation starts; the ones under way end and the summary names the rest.
     if (interrupted.aborted && options.live) {
@@ -164,5 +168,5 @@ export async function runTargets(
         error,
       };
     }
-  });
+  }).finally(flushJournal);
 }

@@ -211,7 +211,13 @@ export async function recoverInterruptedRun(
   return { removed: [stranded.accessKeyId], wouldRemove: [] };
 }
 
-/** Clears this run's journal entry; if that fails, the next run finds the key held and clears it. */
+/**
+ * Clears this run's journal entry; if that fails, the next run finds the key held and clears it.
+ * While another run of this process holds a claim (a batch), the removal goes with the journal's
+ * next write, whoever makes it, at no hold of the lock of its own; see Journal.end. The batch
+ * flushes what is left after its runs (runTargets).
+ */
 export async function forget(profile: string, deps: RotationDeps): Promise<void> {
-  await deps.store.withLock(() => deps.journal.remove(profile)).catch(() => {});
+  if (deps.journal.end(profile)) return;
+  await deps.store.withLock(() => deps.journal.flush()).catch(() => {});
 }

@@ -241,15 +241,15 @@ async function createAndPersist(
 
     try {
       // The entry stays until the run ends (it keeps other runs off this profile), but nothing is
-      // stranded any more: noted in the commit's own hold of the lock, best effort (if it fails, the
-      // next run finds the key held by the file).
+      // stranded any more: noted once the commit is durable, best effort, with the journal's next
+      // write (if that never comes, the next run finds the key held by the file).
       const commit = await store.update(
         rotationEdit(plan.profile, plan.oldKey.accessKeyId, newKey, shared, {
           name: plan.previousProfile,
           keyId: target.previousKeyId,
         }),
-        () => journal.put({ ...entry, savedKeyId: newKey.accessKeyId }),
       );
+      journal.note({ ...entry, savedKeyId: newKey.accessKeyId });
       // From here a stop leaves the rotation partly done (exit 3): say what the user has.
       notePartial(
         plan.profile,

@@ -1,5 +1,17 @@
-import { constants } from "node:fs";
-import { type FileHandle, link, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { asDirectoryError, errnoCode } from "../errors.js";
 import { BACKUP_INFIX_SOURCE } from "./backups.js";
@@ -7,6 +19,12 @@ import { BACKUP_INFIX_SOURCE } from "./backups.js";
 // Written by hand rather than with write-file-atomic: that package opens its temp file without
 // O_EXCL, never fsyncs the directory (so a crash right after rename can lose the new name), and
 // its current major needs Node 22.
+//
+// The system calls are synchronous on purpose. These writes run while the credentials file's lock
+// is held, and every await of an asynchronous call lets the other rotations of a batch run their
+// JavaScript (SDK signing, XML parsing) before the write goes on: the hold, which every waiting
+// rotation and every other keyctl pays for, stretched to several times its I/O. A small file's
+// write and fsync block the event loop for about a millisecond, time the lock would be held anyway.
 
 let counter = 0;
 
@@ -18,56 +36,106 @@ function uniqueSuffix(): string {
 
 const PRIVATE = 0o600;
 
-async function fsyncDir(dir: string): Promise<void> {
-  let handle: FileHandle | undefined;
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
   try {
-    handle = await open(dir, constants.O_RDONLY);
-    await handle.sync();
+    fd = openSync(dir, constants.O_RDONLY);
+    fsyncSync(fd);
   } catch {
     // Some file systems refuse fsync on a directory; the rename itself has still happened.
   } finally {
-    await handle?.close().catch(() => {});
+    if (fd !== undefined) closeQuietly(fd);
   }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed, or the close failed after the data was written and synced.
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Gone already.
+  }
+}
+
+/** Writes all of `data` at the start of the new file `fd`. */
+function writeAll(fd: number, data: Uint8Array): void {
+  let done = 0;
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, done);
+}
+
+/** Opens `path` as a new private file (O_EXCL), mode 0600 whatever the umask. */
+function createPrivate(path: string): number {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, PRIVATE);
+  } catch (err) {
+    throw asDirectoryError(err, dirname(path));
+  }
+  try {
+    fchmodSync(fd, PRIVATE);
+  } catch (err) {
+    closeQuietly(fd);
+    unlinkQuietly(path);
+    throw err;
+  }
+  return fd;
+}
+
+export interface ReplaceOptions {
+  /**
+   * False for a best-effort write: the directory is not fsynced after the rename, so a power loss
+   * may bring back the previous version of the file (the data itself is synced before the rename,
+   * so the file is always one complete version or the other). A crash of the process alone never
+   * undoes a rename: the kernel has it.
+   */
+  readonly durable?: boolean;
 }
 
 /**
  * Replaces `target` (already resolved through symlinks) with `data`: a private temp file in the same
- * directory, fsynced, renamed over the target, then the directory fsynced. On any failure the temp
- * file is removed and the target is untouched. The result is mode 0600 and keeps the owner.
+ * directory, fsynced, renamed over the target, then the directory fsynced (unless `durable` is
+ * false). `beforeRename` is the last check, once the temp file is complete: its throw leaves the
+ * target untouched. On any failure the temp file is removed and the target is untouched. The result
+ * is mode 0600 and keeps the owner.
  */
 export async function replaceFileAtomic(
   target: string,
   data: Uint8Array,
   beforeRename?: () => Promise<void>,
+  options: ReplaceOptions = {},
 ): Promise<void> {
-  const dir = dirname(target);
   const tmp = tempPathFor(target);
-  const owner = await stat(target).catch(() => undefined);
-  let handle: FileHandle | undefined;
-  let created = false;
+  let owner: { uid: number; gid: number } | undefined;
   try {
-    handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, PRIVATE).catch(
-      (err: unknown) => {
-        throw asDirectoryError(err, dir);
-      },
-    );
-    created = true;
-    await handle.chmod(PRIVATE);
+    owner = statSync(target);
+  } catch {
+    owner = undefined;
+  }
+  let fd: number | undefined = createPrivate(tmp);
+  let created = true;
+  try {
     if (owner && process.getuid?.() === 0 && (owner.uid !== 0 || owner.gid !== 0)) {
-      await handle.chown(owner.uid, owner.gid);
+      fchownSync(fd, owner.uid, owner.gid);
     }
-    await handle.writeFile(data);
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
+    writeAll(fd, data);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
     await beforeRename?.();
-    await rename(tmp, target);
+    renameSync(tmp, target);
     created = false;
   } finally {
-    await handle?.close().catch(() => {});
-    if (created) await unlink(tmp).catch(() => {});
+    if (fd !== undefined) closeQuietly(fd);
+    if (created) unlinkQuietly(tmp);
   }
-  await fsyncDir(dir);
+  if (options.durable !== false) fsyncDir(dirname(target));
 }
 
 /**
@@ -78,47 +146,39 @@ export async function replaceFileAtomic(
  */
 export async function writeNewPrivateFile(path: string, data: Uint8Array): Promise<void> {
   const tmp = tempPathFor(path);
-  let handle: FileHandle | undefined = await open(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
-    PRIVATE,
-  ).catch((err: unknown) => {
-    throw asDirectoryError(err, dirname(path));
-  });
+  let fd: number | undefined = createPrivate(tmp);
   try {
-    await handle.chmod(PRIVATE);
-    await handle.writeFile(data);
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
+    writeAll(fd, data);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
     try {
-      await link(tmp, path);
+      linkSync(tmp, path);
     } catch (err) {
       if (!NO_HARD_LINKS.has(errnoCode(err) ?? "")) throw err;
-      await writeExclusive(path, data);
+      writeExclusive(path, data);
     }
   } finally {
-    await handle?.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
+    if (fd !== undefined) closeQuietly(fd);
+    unlinkQuietly(tmp);
   }
-  await fsyncDir(dirname(path));
+  fsyncDir(dirname(path));
 }
 
 // What link() answers on file systems without hard links (FAT, some FUSE and network mounts).
 const NO_HARD_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EMLINK"]);
 
-async function writeExclusive(path: string, data: Uint8Array): Promise<void> {
-  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, PRIVATE);
+function writeExclusive(path: string, data: Uint8Array): void {
+  const fd = createPrivate(path);
   try {
-    await handle.chmod(PRIVATE);
-    await handle.writeFile(data);
-    await handle.sync();
+    writeAll(fd, data);
+    fsyncSync(fd);
   } catch (err) {
-    await handle.close().catch(() => {});
-    await unlink(path).catch(() => {});
+    closeQuietly(fd);
+    unlinkQuietly(path);
     throw err;
   }
-  await handle.close();
+  closeSync(fd);
 }
 
 /**
@@ -143,7 +203,7 @@ export async function removeStaleTemps(path: string): Promise<string[]> {
   const pattern = new RegExp(`^\\.${base}(?:${BACKUP_INFIX_SOURCE})?${TEMP_NAME_TAIL.source}`);
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = readdirSync(dir);
   } catch {
     return [];
   }
@@ -152,7 +212,7 @@ export async function removeStaleTemps(path: string): Promise<string[]> {
     const m = pattern.exec(name);
     if (!m || processAlive(Number(m[1]))) continue;
     try {
-      await unlink(join(dir, name));
+      unlinkSync(join(dir, name));
       removed.push(join(dir, name));
     } catch {
       // Gone already, or not ours to remove.

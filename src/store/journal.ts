@@ -1,5 +1,4 @@
-import { constants } from "node:fs";
-import { type FileHandle, open, unlink } from "node:fs/promises";
+import { closeSync, constants, fstatSync, openSync, readFileSync, unlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
 import { replaceFileAtomic } from "./atomic.js";
@@ -84,6 +83,15 @@ function validEntry(name: string, value: unknown): JournalEntry | undefined {
 
 export class Journal {
   readonly path: string;
+  /**
+   * Profiles whose run in this process has ended (end()): their entries are left out of every read
+   * from then on, and of the next write, whoever makes it (flush() makes one if nobody does).
+   */
+  private readonly ended = new Set<string>();
+  /** Profiles this process has claimed whose run has not ended: each will write here again. */
+  private readonly running = new Set<string>();
+  /** This process's entries with their saved-key note (note()), for the next write to carry. */
+  private readonly notes = new Map<string, JournalEntry>();
 
   constructor(credentialsPath: string) {
     this.path = `${credentialsPath}.keyctl-journal`;
@@ -97,10 +105,11 @@ export class Journal {
 
   /** Entries by profile name (a Map: any name the AWS CLI accepts, `__proto__` included). */
   async entries(): Promise<Map<string, JournalEntry>> {
-    let handle: FileHandle;
+    // Read synchronously: it is read under the credentials file's lock, see atomic.ts.
+    let fd: number;
     try {
       // O_NOFOLLOW: a symlink planted here is refused, not followed to a file someone else chose.
-      handle = await open(this.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      fd = openSync(this.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
       const code = errnoCode(err);
       if (code === "ENOENT") return new Map();
@@ -109,19 +118,23 @@ export class Journal {
     }
     let text: string;
     try {
-      const st = await handle.stat();
+      const st = fstatSync(fd);
       if (!st.isFile()) throw this.untrusted("it is not a regular file");
       const uid = process.getuid?.();
       if (uid !== undefined && st.uid !== uid)
         throw this.untrusted(`it is owned by uid ${st.uid}, not by you`);
       if ((st.mode & 0o777) !== 0o600)
         throw this.untrusted(`its mode is ${(st.mode & 0o777).toString(8)}, not 600`);
-      text = await handle.readFile("utf8");
+      text = readFileSync(fd, "utf8");
     } catch (err) {
       if (err instanceof KeyctlError) throw err;
       throw new KeyctlError(fileErrorMessage(err, "reading", this.path));
     } finally {
-      await handle.close().catch(() => {});
+      try {
+        closeSync(fd);
+      } catch {
+        // The text is read; a failed close changes nothing.
+      }
     }
     let parsed: unknown;
     try {
@@ -144,7 +157,10 @@ export class Journal {
     for (const [name, value] of Object.entries(file.entries)) {
       const entry = validEntry(name, value);
       if (!entry) throw this.untrusted(`its entry for profile ${name} is malformed`);
-      entries.set(name, entry);
+      if (entry.pid === process.pid && this.ended.has(name)) continue;
+      const noted = this.notes.get(name);
+      const mine = noted && entry.pid === noted.pid && entry.startedAt === noted.startedAt;
+      entries.set(name, mine ? noted : entry);
     }
     return entries;
   }
@@ -156,6 +172,7 @@ export class Journal {
   /**
    * Claims `entry.profile` for this run, or updates this run's own entry. Refuses while another live
    * run holds the profile or the same IAM user. Must be called holding the credentials file's lock.
+   * A claim is durable when this resolves (file and directory fsynced): CreateAccessKey may follow.
    */
   async put(entry: JournalEntry): Promise<void> {
     const existing = await this.entries();
@@ -180,30 +197,91 @@ export class Journal {
           : `Another keyctl (pid ${other.pid}) is rotating profile ${entry.profile} right now; wait for it to finish, then run again.`,
       );
     }
+    // A new run of a profile whose earlier run here has ended: this entry is not to be left out.
+    this.ended.delete(entry.profile);
     existing.set(entry.profile, entry);
-    await this.save(existing);
+    await this.save(existing, true);
+    this.running.add(entry.profile);
   }
 
-  /** Must be called holding the credentials file's lock. */
+  /**
+   * The run of `profile` in this process has ended: its entry is gone for this process at once, and
+   * from the file with the next write of the journal (any put, remove or flush; best effort, like
+   * remove). True when such a write is due anyway, so the caller need not make one: another run of
+   * this process holds a claim (in a batch, nearly always), so a write follows (the next claim, or
+   * the end of the last such run, which finds no other and flushes); false when the caller should
+   * flush(). A run that keeps its entry on purpose never ends: the batch flushes after its runs. An
+   * ended run's entry stays in the file until then: another keyctl is kept off its profile a moment
+   * longer, and a process that dies first leaves it to the next run (see Durability below).
+   */
+  end(profile: string): boolean {
+    this.ended.add(profile);
+    this.running.delete(profile);
+    this.notes.delete(profile);
+    return this.running.size > 0;
+  }
+
+  /**
+   * Notes that this run's new key is in the credentials file (`entry` with savedKeyId): at once for
+   * this process's reads, and in the file with the journal's next write (another run's claim, or
+   * removal), without a write of its own. Best effort: the recovery does not depend on it (see
+   * Durability below), and a run's own end makes it moot.
+   */
+  note(entry: JournalEntry): void {
+    this.notes.set(entry.profile, entry);
+  }
+
+  /** Whether end() left removals that no write has carried yet. */
+  get unflushed(): boolean {
+    return this.ended.size > 0;
+  }
+
+  /** Writes the removals end() left, if no write has carried them yet. Must be called holding the lock. */
+  async flush(): Promise<void> {
+    if (this.ended.size === 0) return;
+    await this.save(await this.entries(), false);
+  }
+
+  /**
+   * Removes the entry of a run that ended (best effort, not durable: see Durability below). Must be
+   * called holding the credentials file's lock.
+   */
   async remove(profile: string): Promise<void> {
     const entries = await this.entries();
     if (!entries.delete(profile)) return;
-    await this.save(entries);
+    await this.save(entries, false);
   }
 
-  private async save(entries: ReadonlyMap<string, JournalEntry>): Promise<void> {
+  // Durability. Every write replaces the whole file with a complete, fsynced version (temp file,
+  // fsync, rename), so the journal on disk is always one version or the one before it. A claim
+  // also fsyncs the directory: it must survive a power loss before CreateAccessKey is sent. The
+  // removal of an ended run's entry does not, and the note of the saved key waits for another write:
+  // a kill or a power loss can leave the entry without its note, or an ended run's entry (with or
+  // without it). That is the state of a run killed right after writing its secret, which the next
+  // run handles (recoverInterruptedRun: the new key is held by the credentials file, so it is not
+  // taken for a stranded one; the entry is dropped). A crash of the process never undoes a rename
+  // (the kernel has it); entries of other runs are in both versions, and the next claim makes them
+  // durable too.
+  private async save(entries: ReadonlyMap<string, JournalEntry>, durable: boolean): Promise<void> {
     try {
       if (entries.size === 0) {
-        await unlink(this.path).catch((err: unknown) => {
+        try {
+          unlinkSync(this.path);
+        } catch (err) {
           if (errnoCode(err) !== "ENOENT") throw err;
-        });
-        return;
+        }
+      } else {
+        // Object.fromEntries defines own properties, so even a profile named __proto__ is a plain key.
+        const file = { version: 1, entries: Object.fromEntries(entries) };
+        const text = `${JSON.stringify(file, null, 2)}\n`;
+        await replaceFileAtomic(this.path, Buffer.from(text, "utf8"), undefined, { durable });
       }
-      // Object.fromEntries defines own properties, so even a profile named __proto__ is a plain key.
-      const file = { version: 1, entries: Object.fromEntries(entries) };
-      await replaceFileAtomic(this.path, Buffer.from(`${JSON.stringify(file, null, 2)}\n`, "utf8"));
     } catch (err) {
       throw new KeyctlError(fileErrorMessage(err, "writing the rotation journal", this.path));
     }
+    // This write carried the removal of every ended run whose entry it left out, and these notes.
+    for (const profile of this.ended)
+      if (entries.get(profile)?.pid !== process.pid) this.ended.delete(profile);
+    for (const [profile, noted] of this.notes) if (entries.get(profile) === noted) this.notes.delete(profile);
   }
 }

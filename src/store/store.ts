@@ -1,5 +1,13 @@
-import { appendFileSync, type Stats } from "node:fs";
-import { lstat, realpath, stat } from "node:fs/promises";
+import {
+  appendFileSync,
+  lstatSync,
+  mkdirSync,
+  realpathSync,
+  rmdirSync,
+  type Stats,
+  statSync,
+  utimesSync,
+} from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { asDirectoryError, errnoCode, fileErrorMessage, KeyctlError } from "../errors.js";
@@ -49,9 +57,9 @@ export interface ReadOptions {
   readonly missingAsEmpty?: boolean;
 }
 
-async function isMissing(path: string): Promise<boolean> {
+function isMissing(path: string): boolean {
   try {
-    await lstat(path);
+    lstatSync(path);
     return false;
   } catch (err) {
     return errnoCode(err) === "ENOENT";
@@ -129,6 +137,8 @@ export class CredentialsStore {
    * (without it a file with a BOM could never be updated).
    */
   private readonly file = new TextFileReader();
+  /** Whether removeCrashLeftovers has run. */
+  private sweptLeftovers = false;
 
   constructor(path: string, options: StoreOptions = {}) {
     this.path = path;
@@ -150,21 +160,24 @@ export class CredentialsStore {
     return { ...raw, doc: this.parsed.doc };
   }
 
-  /** The file's text without parsing it, for read-only commands that scan it themselves. */
+  /**
+   * The file's text without parsing it, for read-only commands that scan it themselves. Read with
+   * synchronous calls, as the writes are (see atomic.ts): it is also the read under the lock.
+   */
   async readText(options: ReadOptions = {}): Promise<Omit<CredentialsFile, "doc">> {
-    if (options.missingAsEmpty && (await isMissing(this.path))) {
+    if (options.missingAsEmpty && isMissing(this.path)) {
       return { path: this.path, realPath: this.path, text: "", mode: 0o600 };
     }
-    const realPath = await this.resolve();
+    const realPath = this.resolve();
     let text: string;
     let mode: number;
     try {
       // Type first: reading a FIFO or a terminal device would block for ever.
-      const stats = await stat(realPath);
+      const stats = statSync(realPath);
       const problem = notRegularFile(stats, this.path, this.flavour);
       if (problem) throw new KeyctlError(problem);
       mode = stats.mode & 0o777;
-      text = (await this.file.read(realPath, stats.size)).text;
+      text = this.file.read(realPath, stats.size).text;
     } catch (err) {
       if (err instanceof KeyctlError) throw err;
       if (err instanceof NotUtf8) {
@@ -217,7 +230,7 @@ export class CredentialsStore {
   }
 
   private async inTurn<T>(fn: (realPath: string) => Promise<T>): Promise<T> {
-    const realPath = await this.resolve();
+    const realPath = this.resolve();
     // Rotations of one process queue here, so only one of them at a time contends for the file lock.
     const leave = await inProcessTurn(realPath);
     try {
@@ -253,7 +266,8 @@ export class CredentialsStore {
         }
         return this.commitLocked(edit, prepared);
       },
-      backup: async () => this.ensureBackup((await this.readText()).text),
+      // Once made, the backup is not made again: no need to read the file for it.
+      backup: async () => (this.backupPath ? undefined : this.ensureBackup((await this.readText()).text)),
     };
     const heldFrom = TRACE_LOCK ? epochMs() : 0;
     try {
@@ -281,6 +295,7 @@ export class CredentialsStore {
           update: Math.max(1_000, Math.floor(this.staleLockMs / 3)),
           retries: 0,
           onCompromised,
+          fs: lockFs,
         }),
       {
         clock: systemClock,
@@ -299,7 +314,7 @@ export class CredentialsStore {
     let ready = prepared;
     for (let attempt = 0; ; attempt++) {
       const current = await this.readText();
-      if (attempt === 0) await this.removeCrashLeftovers(current.realPath);
+      if (attempt === 0 && !this.sweptLeftovers) await this.removeCrashLeftovers(current.realPath);
       const { doc, value, next } = ready?.against === current.text ? ready : this.apply(edit, current);
       ready = undefined;
       const tightenedFrom = (current.mode & 0o077) !== 0 ? current.mode : undefined;
@@ -311,7 +326,7 @@ export class CredentialsStore {
       const bytes = Buffer.from(next, "utf8");
       try {
         await replaceFileAtomic(current.realPath, bytes, async () => {
-          if (!(await this.file.holds(current.realPath, was))) throw new ConcurrentChange();
+          if (!this.file.holds(current.realPath, was)) throw new ConcurrentChange();
         });
         // The edited document is the analysis of the new text: the next read need not parse it.
         this.parsed = { text: next, doc };
@@ -334,8 +349,14 @@ export class CredentialsStore {
     }
   }
 
-  /** Temp files of writers that were killed mid-write (we hold the lock, so none is live). */
+  /**
+   * Temp files of writers that were killed mid-write (we hold the lock, so none is live). Once per
+   * store, at its first commit: a writer killed later in this run would be this process (gone with
+   * it), and another process's leftover waits for the next run, as it would have anyway had it been
+   * killed a moment later. A batch so reads the directory once, not at every one of its commits.
+   */
   private async removeCrashLeftovers(realPath: string): Promise<void> {
+    this.sweptLeftovers = true;
     await removeStaleTemps(realPath).catch(() => []);
     if (this.path !== realPath) await removeStaleTemps(this.path).catch(() => []);
   }
@@ -361,9 +382,9 @@ export class CredentialsStore {
     );
   }
 
-  private async resolve(): Promise<string> {
+  private resolve(): string {
     try {
-      return await realpath(this.path);
+      return realpathSync.native(this.path);
     } catch (err) {
       if (errnoCode(err) === "ENOENT") throw new KeyctlError(missingFileMessage(this.path));
       throw new KeyctlError(fileErrorMessage(err, "reading", this.path));
@@ -391,6 +412,33 @@ export class CredentialsStore {
 }
 
 class ConcurrentChange extends Error {}
+
+/** `fn` as a Node-style callback function that calls back before it returns. */
+function callingBackAtOnce<A extends unknown[], R>(fn: (...args: A) => R) {
+  return (...args: [...A, (err: unknown, result?: R) => void]) => {
+    const callback = args.pop() as (err: unknown, result?: R) => void;
+    let result: R;
+    try {
+      result = fn(...(args as unknown as A));
+    } catch (err) {
+      callback(err);
+      return;
+    }
+    callback(null, result);
+  };
+}
+
+// The file system proper-lockfile makes and removes the lock directory with (its `fs` option):
+// synchronous calls behind its callback interface. With its default (graceful-fs, asynchronous)
+// the release waits for a turn of the event loop after the rmdir, behind the other rotations' work,
+// while the lock is still held for every other keyctl; see atomic.ts for the writes.
+const lockFs = {
+  mkdir: callingBackAtOnce((path: string) => mkdirSync(path)),
+  stat: callingBackAtOnce((path: string) => statSync(path)),
+  rmdir: callingBackAtOnce((path: string) => rmdirSync(path)),
+  utimes: callingBackAtOnce((path: string, atime: Date, mtime: Date) => utimesSync(path, atime, mtime)),
+  rmdirSync: (path: string) => rmdirSync(path),
+};
 
 const turns = new Map<string, Promise<void>>();
 

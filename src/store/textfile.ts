@@ -3,8 +3,10 @@
 // buffer and every decoded copy of the text costs more than the read itself (fresh memory is slow to
 // touch, and it all ends up as garbage). So the bytes are read into one reused buffer and compared
 // with the last ones: an unchanged file gives back the very same text, decoded once.
+// The reads are synchronous, as every file access under the credentials file's lock is (atomic.ts):
+// an await there would let the other rotations of a batch run while the lock is held.
 import { isUtf8 } from "node:buffer";
-import { open } from "node:fs/promises";
+import { closeSync, openSync, readSync } from "node:fs";
 
 export interface FileText {
   readonly text: string;
@@ -16,15 +18,12 @@ export class NotUtf8 extends Error {}
 
 export class TextFileReader {
   private last: FileText | undefined;
-  /**
-   * Where reads land before they are compared; reused, never handed out, and taken while a read
-   * uses it (reads of one file may overlap: a batch's rotations read it each at their own pace).
-   */
+  /** Where reads land before they are compared; reused, never handed out. */
   private scratch: Buffer | undefined;
 
   /** The file's text and bytes. Throws the file system's error, or NotUtf8. */
-  async read(path: string, sizeHint = 0): Promise<FileText> {
-    const { buf, length } = await this.readRaw(path, sizeHint);
+  read(path: string, sizeHint = 0): FileText {
+    const { buf, length } = this.readRaw(path, sizeHint);
     try {
       const view = buf.subarray(0, length);
       if (this.last?.bytes.equals(view)) return this.last;
@@ -39,9 +38,9 @@ export class TextFileReader {
   }
 
   /** Whether the file holds exactly `bytes` now; false when it cannot be read. */
-  async holds(path: string, bytes: Buffer): Promise<boolean> {
+  holds(path: string, bytes: Buffer): boolean {
     try {
-      const { buf, length } = await this.readRaw(path, bytes.length);
+      const { buf, length } = this.readRaw(path, bytes.length);
       this.scratch = buf;
       return buf.subarray(0, length).equals(bytes);
     } catch {
@@ -59,8 +58,8 @@ export class TextFileReader {
     this.last = { text, bytes };
   }
 
-  private async readRaw(path: string, sizeHint: number): Promise<{ buf: Buffer; length: number }> {
-    const handle = await open(path, "r");
+  private readRaw(path: string, sizeHint: number): { buf: Buffer; length: number } {
+    const fd = openSync(path, "r");
     // Room beyond the size stat saw: a file that grew a little since needs no bigger buffer.
     let buf =
       this.scratch && this.scratch.length > sizeHint ? this.scratch : Buffer.allocUnsafe(sizeHint + 4096);
@@ -73,7 +72,7 @@ export class TextFileReader {
           buf.copy(bigger, 0, 0, length);
           buf = bigger;
         }
-        const { bytesRead } = await handle.read(buf, length, buf.length - length, length);
+        const bytesRead = readSync(fd, buf, length, buf.length - length, length);
         if (bytesRead === 0) break;
         length += bytesRead;
       }
@@ -82,7 +81,7 @@ export class TextFileReader {
       this.scratch = buf;
       throw err;
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   }
 }

@@ -44,7 +44,9 @@ describe("interrupting a rotation", () => {
       const { code, stderr } = await signalledWhen(
         "intr",
         home,
-        () => w.proxy.calls.some((c) => c.action === "CreateAccessKey"),
+        // The gate sees the call as it is sent (the proxy records it only as it answers, after its
+        // latency): the signal lands while CreateAccessKey is under way, not after its answer.
+        () => w.gate.calls.some((c) => c.action === "CreateAccessKey"),
         signal,
       );
       w.proxy.setLatency(0);

@@ -306,6 +306,44 @@ describe("the clean-up after a run that died (only what it can prove it made)", 
     }
   });
 
+  it("a kill or power loss leaving the journal as the claim made it (no saved-key note, no removal): the rerun deletes nothing the file holds", async () => {
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    aws.propagationMs = 60 * 60_000; // never accepted in this run: AWS has never seen it signing
+    const journal = new Journal(s.path);
+    const put = journal.put.bind(journal);
+    let claim: string | undefined;
+    journal.put = async (entry) => {
+      await put(entry);
+      claim ??= await readFile(journal.path, "utf8"); // the claim: its only durable write
+    };
+    const first = await rotate({ ...s.request, verifyTimeoutMs: 5_000 }, { ...s.deps, journal });
+    expect(first.exitCode).toBe(3);
+    expect(claim).toBeDefined();
+    expect(claim).not.toContain("savedKeyId");
+    // The crash: the file is as its durable commit left it, the journal as its durable claim left
+    // it (the note never written, the removal undone or never made), and its process is gone.
+    await writeFile(journal.path, claim!.replace(`"pid": ${process.pid}`, `"pid": ${DEAD_PID}`), {
+      mode: 0o600,
+    });
+    const saved = first.newKeyId!;
+    expect((await heldKeys(s.path)).has(saved)).toBe(true);
+    aws.propagationMs = 0;
+    aws.propagatingUntil.clear();
+    // IAM's last-used data lags behind: the rerun's own proof with the saved key is not in it yet.
+    aws.onCall = async (op) => {
+      if (op === "GetAccessKeyLastUsed") aws.lastUsed.clear();
+    };
+    const auth = { ...s.deps.auth, signingKeyId: saved };
+    const rerun = await rotate(s.request, { ...s.deps, auth, journal: new Journal(s.path) });
+    expect(rerun.status).toBe("done");
+    expect(rerun.recoveredKeys).toEqual([]);
+    // The saved key went to -previous, not to the clean-up: it is still in IAM and in the file.
+    expect(aws.keys.map((k) => k.accessKeyId)).toContain(saved);
+    expect((await heldKeys(s.path)).has(saved)).toBe(true);
+    expect((await new Journal(s.path).entries()).size).toBe(0);
+  });
+
   for (const [what, plant] of [
     ["mode 0644", async (path: string) => chmod(path, 0o644)],
     ["another user's file", async (path: string) => chown(path, 1234, 1234)],
@@ -364,6 +402,56 @@ describe("the last proven key", () => {
     const result = await rotate(s.request, { ...s.deps, auth });
     expect(result.status).toBe("done");
     expect(result.deletedBeforeCreate).toBe(s.key.accessKeyId);
+  });
+
+  it("two rotations of one process: the first to end takes no hold of the lock to leave the journal, and nothing is left in it", async () => {
+    const aws = new FakeAws();
+    const s = await setup(aws);
+    const ops = aws.addKey("ops");
+    await writeFile(
+      s.path,
+      `${s.text}\n[ops]\naws_access_key_id = ${ops.accessKeyId}\naws_secret_access_key = ${ops.secretAccessKey}\n`,
+    );
+    const opsAuth = aws.auth("ops", identityOf("arn:aws:iam::111:user/ops"), ops.accessKeyId);
+    // One journal for the batch, as runTargets has; dev ends while ops is still verifying.
+    const journal = new Journal(s.path);
+    const put = journal.put.bind(journal);
+    let opsClaimed!: () => void;
+    const opsHasClaimed = new Promise<void>((resolve) => {
+      opsClaimed = resolve;
+    });
+    journal.put = async (entry) => {
+      await put(entry);
+      if (entry.profile === "ops") opsClaimed();
+    };
+    let holds = 0;
+    const withLock = s.store.withLock.bind(s.store);
+    s.store.withLock = (fn) => {
+      holds += 1;
+      return withLock(fn);
+    };
+    const sts = s.deps.sts;
+    const gated = (until: () => Promise<unknown>, own: string) => ({
+      callerIdentity: async (c: StaticCredentials) => {
+        if (c.accessKeyId !== own) await until();
+        return sts.callerIdentity(c);
+      },
+    });
+    const devRun = rotate(s.request, {
+      ...s.deps,
+      journal,
+      sts: gated(() => opsHasClaimed, s.key.accessKeyId),
+    });
+    const opsRun = rotate(
+      { ...s.request, profile: "ops" },
+      { ...s.deps, journal, auth: opsAuth, sts: gated(() => devRun, ops.accessKeyId) },
+    );
+    const [dev, opsResult] = await Promise.all([devRun, opsRun]);
+    expect(dev.status).toBe("done");
+    expect(opsResult.status).toBe("done");
+    // The two claims and one removal of both entries: dev's went with ops's.
+    expect(holds).toBe(3);
+    expect((await new Journal(s.path).entries()).size).toBe(0);
   });
 
   it("a second run while the first is still verifying is refused with the first one's pid", async () => {
