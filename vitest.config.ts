@@ -12,9 +12,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
-    // Each file is its own process with its own moto, proxy, gate and temp HOMEs, so files share no
-    // state. Most of a file's time is spent waiting on moto and on the CLI children it spawns, so
-    // more files than cores overlap those waits (vitest's default on 2 cores is one file at a time).
+    // Each file has its own moto, proxy, gate and temp HOMEs, so files share no state (see the
+    // projects below for which files also get a process of their own). Most of a file's time is
+    // spent waiting on moto and on the CLI children it spawns, so more files than cores overlap
+    // those waits (vitest's default on 2 cores is one file at a time).
     maxWorkers: 4,
     env: { AWS_EC2_METADATA_DISABLED: "true", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
     projects: [

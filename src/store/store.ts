@@ -194,21 +194,14 @@ export class CredentialsStore {
   /**
    * Applies `edit` and writes the result. The parse, the edit and the printing happen before the
    * lock is taken; under it one read checks that the file is still the text the edit was applied
-   * to (only when it is not is the edit applied again). `after` runs in the same hold of the lock
-   * once the new file is durable; it is best effort: its failure is ignored, the write stands.
+   * to (only when it is not is the edit applied again).
    */
-  async update<T>(edit: Edit<T>, after?: (value: T) => Promise<void>): Promise<CommitResult<T>> {
+  async update<T>(edit: Edit<T>): Promise<CommitResult<T>> {
     const result = await this.inTurn(async (realPath) => {
       // In this process's turn, so that the other rotations of a batch do not change the file
       // between this preparation and the lock.
       const prepared = this.apply(edit, await this.readText());
-      return shielded(() =>
-        this.withFileLock(realPath, async (locked) => {
-          const done = await locked.commit(edit, prepared);
-          await after?.(done.value).catch(() => {});
-          return done;
-        }),
-      );
+      return shielded(() => this.withFileLock(realPath, (locked) => locked.commit(edit, prepared)));
     });
     if (result.changed) noteChange();
     return result;
