@@ -70,7 +70,9 @@ describe("a closed terminal", () => {
     const text = profileText("hup", key);
     const { home, credentials } = await makeHome(text);
     w.proxy.setLatency(600);
-    const { code, stderr } = await signalledWhen("hup", home, () => w.proxy.calls.length > 0, "SIGHUP");
+    // Signalled as the proof's first call is sent (the gate sees it then; the proxy only once it
+    // answers, 600 ms later, when the run may already be a few milliseconds from CreateAccessKey).
+    const { code, stderr } = await signalledWhen("hup", home, () => w.gate.calls.length > 0, "SIGHUP");
     expect(w.proxy.calls.map((c) => c.action)).not.toContain("CreateAccessKey");
     w.proxy.setLatency(0);
     expect(code, stderr).toBe(129);
